@@ -1,0 +1,74 @@
+//! The backend for capabilities with no service configured: every call
+//! answers `not-configured`, naming the config key that fixes it.
+
+use serde_json::Value;
+
+use crate::capabilities::CapabilityError;
+use crate::capabilities::db::{BulkOutcome, DbBackend, IndexInfo};
+use crate::capabilities::http::{HttpBackend, Request, Response};
+use crate::capabilities::llm::{ChatOptions, ChatResponse, LlmBackend, Message};
+use crate::capabilities::rag::{Document, RagBackend, Retrieval};
+
+/// Answers `not-configured` for every call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unconfigured;
+
+fn db_missing<T>() -> Result<T, CapabilityError> {
+    Err(CapabilityError::NotConfigured(
+        "no telemetry store is configured (`db.provider: none` in config.yaml)".to_owned(),
+    ))
+}
+
+fn llm_missing<T>() -> Result<T, CapabilityError> {
+    Err(CapabilityError::NotConfigured(
+        "no model is configured (`llm.provider: none` in config.yaml)".to_owned(),
+    ))
+}
+
+#[async_trait::async_trait]
+impl DbBackend for Unconfigured {
+    async fn search(&self, _: &str, _: Value) -> Result<Value, CapabilityError> {
+        db_missing()
+    }
+    async fn count(&self, _: &str, _: Option<Value>) -> Result<u64, CapabilityError> {
+        db_missing()
+    }
+    async fn bulk_index(&self, _: &str, _: Vec<(Option<String>, Value)>) -> Result<BulkOutcome, CapabilityError> {
+        db_missing()
+    }
+    async fn list_indices(&self, _: &str) -> Result<Vec<IndexInfo>, CapabilityError> {
+        db_missing()
+    }
+    async fn field_mappings(&self, _: &str) -> Result<Value, CapabilityError> {
+        db_missing()
+    }
+}
+
+#[async_trait::async_trait]
+impl LlmBackend for Unconfigured {
+    async fn chat(&self, _: Vec<Message>, _: ChatOptions) -> Result<ChatResponse, CapabilityError> {
+        llm_missing()
+    }
+    async fn embed(&self, _: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError> {
+        llm_missing()
+    }
+}
+
+#[async_trait::async_trait]
+impl RagBackend for Unconfigured {
+    async fn store(&self, _: &str, _: Vec<Document>) -> Result<Vec<String>, CapabilityError> {
+        db_missing()
+    }
+    async fn retrieve(&self, _: &str, _: u32, _: Option<&str>) -> Result<Retrieval, CapabilityError> {
+        db_missing()
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpBackend for Unconfigured {
+    async fn send(&self, _: Request) -> Result<Response, CapabilityError> {
+        Err(CapabilityError::NotConfigured(
+            "outbound HTTP is not configured (`http.provider: none` in config.yaml)".to_owned(),
+        ))
+    }
+}

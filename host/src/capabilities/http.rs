@@ -1,0 +1,72 @@
+//! The `http` capability: outbound requests to the hosts in
+//! `grants.http.hosts` only.
+
+use std::sync::Arc;
+
+use super::{CallContext, CapabilityError};
+use crate::runtime::bindings::securityclaw::skill::http as wit;
+
+pub use wit::{Request, Response};
+
+/// An HTTP client that has already been told which host is allowed.
+#[async_trait::async_trait]
+pub trait HttpBackend: Send + Sync {
+    /// Sends a request whose host was checked against the grants.
+    async fn send(&self, request: Request) -> Result<Response, CapabilityError>;
+}
+
+/// Per-call state of `http`.
+pub struct HttpState {
+    call: Arc<CallContext>,
+    backend: Arc<dyn HttpBackend>,
+}
+
+impl HttpState {
+    /// State for one run.
+    pub fn new(call: Arc<CallContext>, backend: Arc<dyn HttpBackend>) -> Self {
+        Self { call, backend }
+    }
+}
+
+/// The host part of an absolute http(s) URL.
+fn host_of(url: &str) -> Result<&str, CapabilityError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| CapabilityError::InvalidInput(format!("`{url}` is not an absolute http(s) URL")))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(CapabilityError::InvalidInput("URLs with credentials are not allowed".to_owned()));
+    }
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    if host.is_empty() {
+        return Err(CapabilityError::InvalidInput(format!("`{url}` has no host")));
+    }
+    Ok(host)
+}
+
+impl wit::Host for HttpState {
+    async fn send(&mut self, request: Request) -> Result<Response, CapabilityError> {
+        self.call.charge()?;
+        let host = host_of(&request.url)?;
+        self.call.grants.http_host(host)?;
+        self.backend.send(request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn host_is_taken_from_the_authority() {
+        assert_eq!(host_of("https://api.example.com/v1?q=1").ok(), Some("api.example.com"));
+        assert_eq!(host_of("http://example.com:8080").ok(), Some("example.com"));
+        assert!(host_of("ftp://example.com").is_err());
+        assert!(host_of("https://user:pw@example.com/").is_err());
+        assert!(host_of("https:///path").is_err());
+    }
+}

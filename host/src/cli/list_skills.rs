@@ -1,0 +1,163 @@
+//! `sc-host list-skills`: what is installed, read from manifests only.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::capabilities::grants::Grants;
+use crate::config::Config;
+use crate::runtime::registry::{self, ScannedSkill};
+
+/// Flags of `list-skills`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row of the listing.
+#[derive(Debug, Serialize)]
+pub struct SkillRow {
+    /// Skill id (folder name).
+    pub skill_id: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// `manual`, `every 300s` or `cron …`.
+    pub schedule: Option<String>,
+    /// Grants summary.
+    pub grants: Option<String>,
+    /// `ready`, `disabled` or `error`.
+    pub status: &'static str,
+    /// Why it cannot load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One line of what a skill may touch.
+pub fn summarize_grants(grants: &Grants) -> String {
+    let mut parts = Vec::new();
+    if !grants.db.read.is_empty() {
+        parts.push(format!("db.read[{}]", grants.db.read.join(",")));
+    }
+    if !grants.db.write.is_empty() {
+        parts.push(format!("db.write[{}]", grants.db.write.join(",")));
+    }
+    if grants.llm {
+        parts.push("llm".to_owned());
+    }
+    if !grants.rag.categories.is_empty() {
+        parts.push(format!("rag[{}]", grants.rag.categories.join(",")));
+    }
+    let memory = &grants.memory;
+    if !memory.keys.is_empty() || !memory.lists.is_empty() || memory.agent_state {
+        let mut items: Vec<String> = memory.keys.clone();
+        items.extend(memory.lists.iter().map(|l| l.as_str().to_owned()));
+        if memory.agent_state {
+            items.push("agent_state".to_owned());
+        }
+        parts.push(format!("memory[{}]", items.join(",")));
+    }
+    if !grants.http.hosts.is_empty() {
+        parts.push(format!("http[{}]", grants.http.hosts.join(",")));
+    }
+    if !grants.secrets.is_empty() {
+        parts.push(format!("secrets[{}]", grants.secrets.join(",")));
+    }
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// The rows for the skills in `config.skills_dir`.
+pub fn rows(config: &Config, scanned: &[ScannedSkill]) -> Vec<SkillRow> {
+    scanned
+        .iter()
+        .map(|skill| {
+            let manifest = skill.manifest.as_ref().ok();
+            let error = skill.problem();
+            let disabled = config.skills.disabled.contains(&skill.folder);
+            SkillRow {
+                skill_id: skill.folder.clone(),
+                display_name: manifest.map(|m| m.display_name.clone()),
+                version: manifest.map(|m| m.version.to_string()),
+                schedule: manifest.map(|m| {
+                    m.schedule
+                        .as_ref()
+                        .map_or_else(|| "manual".to_owned(), |s| s.describe())
+                }),
+                grants: manifest.map(|m| summarize_grants(&m.grants)),
+                status: match (&error, disabled) {
+                    (Some(_), _) => "error",
+                    (None, true) => "disabled",
+                    (None, false) => "ready",
+                },
+                error,
+            }
+        })
+        .collect()
+}
+
+/// Runs `list-skills`.
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let scanned = registry::scan(&config.skills_dir).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot read the skills folder {}: {err}; build the skills with `just skills` or set `skills_dir`",
+            config.skills_dir.display()
+        )
+    })?;
+    let rows = rows(config, &scanned);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render_table(&rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human table.
+pub fn render_table(rows: &[SkillRow]) -> String {
+    if rows.is_empty() {
+        return "no skills installed\n".to_owned();
+    }
+    let dash = || "-".to_owned();
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.skill_id.clone(),
+                r.version.clone().unwrap_or_else(dash),
+                r.schedule.clone().unwrap_or_else(dash),
+                r.grants.clone().unwrap_or_else(dash),
+                match &r.error {
+                    Some(err) => format!("error: {err}"),
+                    None => r.status.to_owned(),
+                },
+            ]
+        })
+        .collect();
+    let header = ["SKILL", "VERSION", "SCHEDULE", "GRANTS", "STATUS"];
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row.iter()).take(4) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cols: [&str; 5]| {
+        for (i, col) in cols.iter().enumerate().take(4) {
+            out.push_str(&format!("{col:<width$}  ", width = widths[i]));
+        }
+        out.push_str(cols[4]);
+        out.push('\n');
+    };
+    line(header);
+    for row in &cells {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    }
+    out
+}

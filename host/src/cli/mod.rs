@@ -1,0 +1,118 @@
+//! The `sc-host` command line: thin subcommands over the library.
+
+mod dispatch;
+mod list_skills;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, ConfigSources, LoadedConfig};
+
+/// Exit code for a usage error (bad flag, unknown skill, bad parameters).
+pub const EXIT_USAGE: u8 = 2;
+
+/// SecurityClaw skill host.
+#[derive(Debug, Parser)]
+#[command(name = "sc-host", version, about = "SecurityClaw: an autonomous SOC agent built from sandboxed WebAssembly skills")]
+pub struct Cli {
+    /// Config file [default: ./config.yaml; defaults apply when it is absent]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log filter: error, warn, info, debug, trace [config: log_level]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Where state lives [config: data_dir]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where skills are installed [config: skills_dir]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub skills_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List installed skills from their manifests (compiles nothing).
+    ListSkills(list_skills::Args),
+    /// Run one skill once and print its outcome as JSON.
+    Dispatch(dispatch::Args),
+    /// Check config.yaml and every skill manifest; print each problem.
+    ValidateConfig,
+}
+
+impl Cli {
+    fn flag_overrides(&self) -> Vec<(String, String)> {
+        let mut flags = Vec::new();
+        if let Some(level) = &self.log_level {
+            flags.push(("log_level".to_owned(), level.clone()));
+        }
+        if let Some(dir) = &self.data_dir {
+            flags.push(("data_dir".to_owned(), absolute(dir)));
+        }
+        if let Some(dir) = &self.skills_dir {
+            flags.push(("skills_dir".to_owned(), absolute(dir)));
+        }
+        flags
+    }
+
+    /// Loads the layered configuration these flags describe.
+    pub fn load_config(&self) -> Result<LoadedConfig, config::ConfigError> {
+        config::load(&ConfigSources::from_process(self.config.clone(), self.flag_overrides()))
+    }
+}
+
+/// Paths given as flags are relative to where the user typed them.
+fn absolute(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::ValidateConfig = cli.command {
+        return validate::run(&cli);
+    }
+    let loaded = match cli.load_config() {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&loaded.config.log_level);
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let result = match &cli.command {
+        Command::ListSkills(args) => list_skills::run(&loaded.config, args),
+        Command::Dispatch(args) => dispatch::run(loaded.config, args),
+        Command::ValidateConfig => unreachable!("handled above"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

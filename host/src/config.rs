@@ -1,0 +1,552 @@
+//! Strict, layered configuration: `config.yaml`, then `SC_*` environment
+//! variables, then command-line flags (later layers win).
+//!
+//! Every key has a default, so an absent file is a valid configuration.
+//! Unknown keys and wrong types are errors that name the key and the layer
+//! it came from. Relative paths resolve against the config file's folder, so
+//! the binary behaves the same from any working directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::{Mapping, Value};
+
+/// Prefix of the environment variables that override config keys.
+pub const ENV_PREFIX: &str = "SC_";
+
+/// Environment variables with this prefix carry secrets, not config keys.
+pub const SECRET_ENV_PREFIX: &str = "SC_SECRET_";
+
+/// The whole configuration. See `config.yaml` at the repository root for
+/// every key with its default and meaning.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where all state lives (memory database, compiled-component cache…).
+    pub data_dir: PathBuf,
+    /// Where the host finds skills: one folder per skill.
+    pub skills_dir: PathBuf,
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a
+    /// `tracing` directive such as `sc_host=debug`).
+    pub log_level: String,
+    /// Per-skill switches and settings.
+    pub skills: SkillsConfig,
+    /// Default limits for skills whose manifest does not set its own.
+    pub limits: LimitsConfig,
+    /// The telemetry store behind the `db` capability.
+    pub db: DbConfig,
+    /// The model behind the `llm` capability.
+    pub llm: LlmConfig,
+    /// The agent's durable memory.
+    pub memory: MemoryConfig,
+    /// Outbound HTTP for skills.
+    pub http: HttpConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            skills_dir: PathBuf::from("skills-dist"),
+            log_level: "info".to_owned(),
+            skills: SkillsConfig::default(),
+            limits: LimitsConfig::default(),
+            db: DbConfig::default(),
+            llm: LlmConfig::default(),
+            memory: MemoryConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// Per-skill switches and settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SkillsConfig {
+    /// Skill ids that are installed but must not run.
+    pub disabled: Vec<String>,
+    /// `skills.settings.<skill_id>.<key>`: what a skill reads through the
+    /// `config` capability.
+    pub settings: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+}
+
+/// Default limits, applied where a manifest's `limits` leaves a value out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Wall-clock limit of one run.
+    pub timeout_ms: u64,
+    /// Linear-memory cap of one run.
+    pub memory_mb: u64,
+    /// Capability calls one run may make.
+    pub host_calls: u64,
+    /// Bytes a run may write to stdout and stderr together.
+    pub output_bytes: u64,
+    /// Log lines a run may write through the `log` capability.
+    pub log_lines: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 30_000,
+            memory_mb: 256,
+            host_calls: 100_000,
+            output_bytes: 1 << 20,
+            log_lines: 1_000,
+        }
+    }
+}
+
+/// Which telemetry store answers the `db` capability.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DbProvider {
+    /// No store: `db` calls answer `not-configured`.
+    #[default]
+    None,
+}
+
+/// The telemetry store.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbConfig {
+    /// Which store to use.
+    pub provider: DbProvider,
+}
+
+/// Which model answers the `llm` capability.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmProvider {
+    /// No model: `llm` calls answer `not-configured`.
+    #[default]
+    None,
+}
+
+/// The model.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// Which model provider to use.
+    pub provider: LlmProvider,
+}
+
+/// The agent's memory database and its caps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// SQLite file, relative to `data_dir`.
+    pub path: PathBuf,
+    /// Findings kept; the oldest are evicted past this.
+    pub max_findings: u32,
+    /// Decisions kept.
+    pub max_decisions: u32,
+    /// Escalations kept.
+    pub max_escalations: u32,
+    /// Characters kept of an entry's text (longer text is cut).
+    pub max_entry_chars: u32,
+    /// Bytes a key's value or an entry's data may hold.
+    pub max_value_bytes: u32,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("runtime_memory.db"),
+            max_findings: 50,
+            max_decisions: 50,
+            max_escalations: 25,
+            max_entry_chars: 2_000,
+            max_value_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Which client answers the `http` capability.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpProvider {
+    /// No outbound HTTP: `http` calls answer `not-configured`.
+    #[default]
+    None,
+}
+
+/// Outbound HTTP.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Which client to use.
+    pub provider: HttpProvider,
+}
+
+/// A configuration problem, with the key and the layer it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not YAML, or a key has the wrong name or type.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// File path or environment variable name.
+        origin: String,
+        /// What is wrong, with the key.
+        message: String,
+    },
+}
+
+/// A loaded configuration with the place it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The values, with every path made absolute.
+    pub config: Config,
+    /// The config file, when one was read.
+    pub file: Option<PathBuf>,
+    /// Things worth a warning that are not errors (e.g. an `SC_` variable
+    /// that names no key).
+    pub warnings: Vec<String>,
+}
+
+/// Where a configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    /// The config file; `explicit` means the user named it, so a missing file
+    /// is an error rather than "use the defaults".
+    pub file: Option<PathBuf>,
+    /// Whether the user named the file.
+    pub explicit: bool,
+    /// Environment variables (normally `std::env::vars()`).
+    pub env: Vec<(String, String)>,
+    /// Flag overrides as (dotted key, value).
+    pub flags: Vec<(String, String)>,
+}
+
+impl ConfigSources {
+    /// Sources for the process: the given file and the real environment.
+    pub fn from_process(file: Option<PathBuf>, flags: Vec<(String, String)>) -> Self {
+        let explicit = file.is_some();
+        Self {
+            file: Some(file.unwrap_or_else(|| PathBuf::from("config.yaml"))),
+            explicit,
+            env: std::env::vars().collect(),
+            flags,
+        }
+    }
+}
+
+/// Loads, layers, checks and resolves the configuration.
+pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
+    let mut warnings = Vec::new();
+    let (mut tree, file, origin) = read_file_layer(sources)?;
+
+    let known = known_keys();
+    let mut origins: BTreeMap<String, String> = BTreeMap::new();
+    for (name, raw) in &sources.env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if name.starts_with(SECRET_ENV_PREFIX) || rest.starts_with("TEST_") {
+            continue;
+        }
+        match known.iter().find(|key| env_name(key) == *name) {
+            Some(key) => {
+                set_path(&mut tree, key, parse_scalar(raw));
+                origins.insert(key.clone(), format!("environment variable {name}"));
+            }
+            None => warnings.push(format!(
+                "environment variable {name} names no config key; ignored"
+            )),
+        }
+    }
+    for (key, raw) in &sources.flags {
+        set_path(&mut tree, key, parse_scalar(raw));
+        origins.insert(key.clone(), format!("flag for `{key}`"));
+    }
+
+    let deserializer = Value::Mapping(tree);
+    let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let key = err.path().to_string();
+        let origin = origins
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| origin.clone());
+        ConfigError::Invalid {
+            origin,
+            message: format!("`{key}`: {}", err.inner()),
+        }
+    })?;
+
+    validate(&config).map_err(|(key, message)| ConfigError::Invalid {
+        origin: origins.get(key).cloned().unwrap_or_else(|| origin.clone()),
+        message: format!("`{key}`: {message}"),
+    })?;
+
+    let base = file
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let base = absolute(&base);
+    config.data_dir = base.join(&config.data_dir);
+    config.skills_dir = base.join(&config.skills_dir);
+    config.memory.path = config.data_dir.join(&config.memory.path);
+
+    Ok(LoadedConfig {
+        config,
+        file,
+        warnings,
+    })
+}
+
+type FileLayer = (Mapping, Option<PathBuf>, String);
+
+fn read_file_layer(sources: &ConfigSources) -> Result<FileLayer, ConfigError> {
+    let Some(path) = &sources.file else {
+        return Ok((Mapping::new(), None, "defaults".to_owned()));
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !sources.explicit => {
+            return Ok((Mapping::new(), None, "defaults".to_owned()));
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.clone(),
+                source,
+            });
+        }
+    };
+    let origin = path.display().to_string();
+    let value: Value = serde_yaml_ng::from_str(&text).map_err(|err| ConfigError::Invalid {
+        origin: origin.clone(),
+        message: err.to_string(),
+    })?;
+    let tree = match value {
+        Value::Null => Mapping::new(),
+        Value::Mapping(map) => map,
+        _ => {
+            return Err(ConfigError::Invalid {
+                origin,
+                message: "the file must be a mapping of keys to values".to_owned(),
+            });
+        }
+    };
+    Ok((tree, Some(path.clone()), origin))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Checks value ranges; returns the offending key and what is wrong.
+fn validate(config: &Config) -> Result<(), (&'static str, String)> {
+    if tracing_subscriber::EnvFilter::try_new(&config.log_level).is_err() {
+        return Err((
+            "log_level",
+            format!(
+                "`{}` is not a log filter; use error, warn, info, debug or trace",
+                config.log_level
+            ),
+        ));
+    }
+    let limits = &config.limits;
+    check_range("limits.timeout_ms", limits.timeout_ms, 1, 3_600_000)?;
+    check_range("limits.memory_mb", limits.memory_mb, 1, 4_096)?;
+    check_range("limits.host_calls", limits.host_calls, 1, u64::MAX)?;
+    check_range("limits.output_bytes", limits.output_bytes, 0, 1 << 30)?;
+    let memory = &config.memory;
+    check_range("memory.max_findings", memory.max_findings.into(), 1, 100_000)?;
+    check_range("memory.max_decisions", memory.max_decisions.into(), 1, 100_000)?;
+    check_range("memory.max_escalations", memory.max_escalations.into(), 1, 100_000)?;
+    check_range("memory.max_entry_chars", memory.max_entry_chars.into(), 16, 1 << 20)?;
+    check_range("memory.max_value_bytes", memory.max_value_bytes.into(), 16, 64 << 20)?;
+    Ok(())
+}
+
+fn check_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), (&'static str, String)> {
+    if value < min || value > max {
+        return Err((key, format!("{value} is out of range; expected {min}..={max}")));
+    }
+    Ok(())
+}
+
+/// Dotted paths of every scalar or list key, from the defaults.
+fn known_keys() -> Vec<String> {
+    let defaults = serde_yaml_ng::to_value(Config::default()).unwrap_or(Value::Null);
+    let mut keys = Vec::new();
+    collect_leaves(&defaults, String::new(), &mut keys);
+    keys
+}
+
+fn collect_leaves(value: &Value, prefix: String, keys: &mut Vec<String>) {
+    match value {
+        Value::Mapping(map) if !map.is_empty() => {
+            for (key, child) in map {
+                let Some(key) = key.as_str() else { continue };
+                let path = if prefix.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                collect_leaves(child, path, keys);
+            }
+        }
+        // Free-form maps (skill settings) are set in the file only.
+        Value::Mapping(_) => {}
+        _ => keys.push(prefix),
+    }
+}
+
+/// `db.provider` → `SC_DB_PROVIDER`.
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+fn parse_scalar(raw: &str) -> Value {
+    // Lists come as `a,b` or YAML flow `[a, b]`; everything else as a YAML
+    // scalar so `true` and `30` get their types.
+    match serde_yaml_ng::from_str::<Value>(raw) {
+        Ok(value @ (Value::Bool(_) | Value::Number(_) | Value::Sequence(_))) => value,
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+fn set_path(tree: &mut Mapping, dotted: &str, value: Value) {
+    let mut node = tree;
+    let mut parts = dotted.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let key = Value::String(part.to_owned());
+        if parts.peek().is_none() {
+            node.insert(key, value);
+            return;
+        }
+        let entry = node
+            .entry(key)
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        if !entry.is_mapping() {
+            *entry = Value::Mapping(Mapping::new());
+        }
+        let Value::Mapping(child) = entry else { return };
+        node = child;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(yaml: &str, env: &[(&str, &str)]) -> (tempfile::TempDir, ConfigSources) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, yaml).expect("write config");
+        let sources = ConfigSources {
+            file: Some(file),
+            explicit: true,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            flags: Vec::new(),
+        };
+        (dir, sources)
+    }
+
+    #[test]
+    fn empty_file_gives_defaults_with_paths_next_to_the_file() {
+        let (dir, sources) = sources("", &[]);
+        let loaded = load(&sources).expect("load");
+        assert_eq!(loaded.config.limits, LimitsConfig::default());
+        assert_eq!(loaded.config.data_dir, dir.path().join("data"));
+        assert_eq!(loaded.config.skills_dir, dir.path().join("skills-dist"));
+        assert_eq!(
+            loaded.config.memory.path,
+            dir.path().join("data/runtime_memory.db")
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_the_file() {
+        let (_dir, sources) = sources("limits:\n  timeout: 5\n", &[]);
+        let err = load(&sources).expect_err("unknown key").to_string();
+        assert!(err.contains("config.yaml"), "{err}");
+        assert!(err.contains("`limits`"), "{err}");
+        assert!(err.contains("unknown field `timeout`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let (_dir, sources) = sources("limits:\n  memory_mb: lots\n", &[]);
+        let err = load(&sources).expect_err("wrong type").to_string();
+        assert!(err.contains("`limits.memory_mb`"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        let (_dir, mut sources) = sources(
+            "log_level: warn\nlimits:\n  timeout_ms: 100\n",
+            &[("SC_LOG_LEVEL", "debug"), ("SC_LIMITS_TIMEOUT_MS", "200")],
+        );
+        sources.flags.push(("log_level".into(), "trace".into()));
+        let loaded = load(&sources).expect("load");
+        assert_eq!(loaded.config.limits.timeout_ms, 200);
+        assert_eq!(loaded.config.log_level, "trace");
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_variable() {
+        let (_dir, sources) = sources("", &[("SC_LIMITS_MEMORY_MB", "huge")]);
+        let err = load(&sources).expect_err("bad env").to_string();
+        assert!(err.contains("SC_LIMITS_MEMORY_MB"), "{err}");
+    }
+
+    #[test]
+    fn unknown_environment_variable_is_a_warning() {
+        let (_dir, sources) = sources(
+            "",
+            &[("SC_DATADIR", "x"), ("SC_SECRET_API", "s"), ("SC_TEST_X", "1")],
+        );
+        let loaded = load(&sources).expect("load");
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains("SC_DATADIR"));
+    }
+
+    #[test]
+    fn out_of_range_limit_is_refused() {
+        let (_dir, sources) = sources("limits:\n  memory_mb: 0\n", &[]);
+        let err = load(&sources).expect_err("range").to_string();
+        assert!(err.contains("`limits.memory_mb`"), "{err}");
+        assert!(err.contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error_but_missing_default_is_not() {
+        let mut sources = ConfigSources {
+            file: Some(PathBuf::from("/nonexistent/config.yaml")),
+            explicit: true,
+            ..ConfigSources::default()
+        };
+        assert!(matches!(load(&sources), Err(ConfigError::Read { .. })));
+        sources.explicit = false;
+        assert!(load(&sources).is_ok());
+    }
+
+    #[test]
+    fn env_names_follow_the_key_path() {
+        assert_eq!(env_name("db.provider"), "SC_DB_PROVIDER");
+        assert_eq!(env_name("data_dir"), "SC_DATA_DIR");
+        assert!(known_keys().contains(&"skills_dir".to_owned()));
+        assert!(known_keys().contains(&"skills.disabled".to_owned()));
+    }
+}

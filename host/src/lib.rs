@@ -1,0 +1,10 @@
+//! SecurityClaw's skill host: loads skills as sandboxed WebAssembly
+//! components and runs them with only the capabilities their manifests
+//! grant.
+
+pub mod backends;
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod manifest;
+pub mod runtime;
