@@ -273,10 +273,7 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
     let deserializer = Value::Mapping(tree);
     let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let key = err.path().to_string();
-        let origin = origins
-            .get(&key)
-            .cloned()
-            .unwrap_or_else(|| origin.clone());
+        let origin = origins.get(&key).cloned().unwrap_or_else(|| origin.clone());
         ConfigError::Invalid {
             origin,
             message: format!("`{key}`: {}", err.inner()),
@@ -367,17 +364,50 @@ fn validate(config: &Config) -> Result<(), (&'static str, String)> {
     check_range("limits.host_calls", limits.host_calls, 1, u64::MAX)?;
     check_range("limits.output_bytes", limits.output_bytes, 0, 1 << 30)?;
     let memory = &config.memory;
-    check_range("memory.max_findings", memory.max_findings.into(), 1, 100_000)?;
-    check_range("memory.max_decisions", memory.max_decisions.into(), 1, 100_000)?;
-    check_range("memory.max_escalations", memory.max_escalations.into(), 1, 100_000)?;
-    check_range("memory.max_entry_chars", memory.max_entry_chars.into(), 16, 1 << 20)?;
-    check_range("memory.max_value_bytes", memory.max_value_bytes.into(), 16, 64 << 20)?;
+    check_range(
+        "memory.max_findings",
+        memory.max_findings.into(),
+        1,
+        100_000,
+    )?;
+    check_range(
+        "memory.max_decisions",
+        memory.max_decisions.into(),
+        1,
+        100_000,
+    )?;
+    check_range(
+        "memory.max_escalations",
+        memory.max_escalations.into(),
+        1,
+        100_000,
+    )?;
+    check_range(
+        "memory.max_entry_chars",
+        memory.max_entry_chars.into(),
+        16,
+        1 << 20,
+    )?;
+    check_range(
+        "memory.max_value_bytes",
+        memory.max_value_bytes.into(),
+        16,
+        64 << 20,
+    )?;
     Ok(())
 }
 
-fn check_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), (&'static str, String)> {
+fn check_range(
+    key: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+) -> Result<(), (&'static str, String)> {
     if value < min || value > max {
-        return Err((key, format!("{value} is out of range; expected {min}..={max}")));
+        return Err((
+            key,
+            format!("{value} is out of range; expected {min}..={max}"),
+        ));
     }
     Ok(())
 }
@@ -481,7 +511,7 @@ mod tests {
         let (_dir, sources) = sources("limits:\n  timeout: 5\n", &[]);
         let err = load(&sources).expect_err("unknown key").to_string();
         assert!(err.contains("config.yaml"), "{err}");
-        assert!(err.contains("`limits`"), "{err}");
+        assert!(err.contains("`limits.timeout`"), "{err}");
         assert!(err.contains("unknown field `timeout`"), "{err}");
     }
 
@@ -515,7 +545,11 @@ mod tests {
     fn unknown_environment_variable_is_a_warning() {
         let (_dir, sources) = sources(
             "",
-            &[("SC_DATADIR", "x"), ("SC_SECRET_API", "s"), ("SC_TEST_X", "1")],
+            &[
+                ("SC_DATADIR", "x"),
+                ("SC_SECRET_API", "s"),
+                ("SC_TEST_X", "1"),
+            ],
         );
         let loaded = load(&sources).expect("load");
         assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);

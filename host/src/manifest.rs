@@ -145,7 +145,11 @@ impl Manifest {
     }
 
     /// Parses manifest text; `path` is only used in messages.
-    pub fn parse(text: &str, path: &Path, folder_name: Option<&str>) -> Result<Self, ManifestError> {
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        folder_name: Option<&str>,
+    ) -> Result<Self, ManifestError> {
         let fail = |message: String| ManifestError {
             file: path.to_path_buf(),
             message,
@@ -158,7 +162,13 @@ impl Manifest {
                 // Locations count from the first line after the opening `---`.
                 let inner = err.into_inner();
                 let line = inner.location().map(|l| l.line() + 1);
-                let message = strip_location(&inner.to_string());
+                let mut message = strip_location(&inner.to_string());
+                if let Some(rest) = message.strip_prefix(&format!("{key}: ")) {
+                    message = rest.to_owned();
+                }
+                if key == "version" {
+                    message.push_str(" (expected a semantic version such as 1.2.0)");
+                }
                 match (key.as_str(), line) {
                     (".", Some(line)) => fail(format!("line {line}: {message}")),
                     (".", None) => fail(message),
@@ -213,18 +223,25 @@ impl Manifest {
             let bare = host.strip_prefix("*.").unwrap_or(host);
             let valid = !bare.is_empty()
                 && bare.len() <= 253
-                && bare
-                    .split('.')
-                    .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+                && bare.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
             if !valid {
                 return Err((
                     "grants.http.hosts",
-                    format!("`{host}` is not a host name (e.g. `api.example.com` or `*.example.com`)"),
+                    format!(
+                        "`{host}` is not a host name (e.g. `api.example.com` or `*.example.com`)"
+                    ),
                 ));
             }
         }
         for name in &self.grants.secrets {
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
                 return Err((
                     "grants.secrets",
                     format!("`{name}` must be upper-case letters, digits and `_`"),
@@ -242,12 +259,18 @@ impl Manifest {
         if let Some(ms) = self.limits.timeout_ms
             && !(1..=3_600_000).contains(&ms)
         {
-            return Err(("limits.timeout_ms", format!("{ms} is out of range; expected 1..=3600000")));
+            return Err((
+                "limits.timeout_ms",
+                format!("{ms} is out of range; expected 1..=3600000"),
+            ));
         }
         if let Some(mb) = self.limits.memory_mb
             && !(1..=4_096).contains(&mb)
         {
-            return Err(("limits.memory_mb", format!("{mb} is out of range; expected 1..=4096")));
+            return Err((
+                "limits.memory_mb",
+                format!("{mb} is out of range; expected 1..=4096"),
+            ));
         }
         if self.limits.host_calls == Some(0) {
             return Err(("limits.host_calls", "must be at least 1".to_owned()));
@@ -305,7 +328,8 @@ fn split_front_matter(text: &str) -> Result<(&str, &str), String> {
         .strip_prefix("---\n")
         .or_else(|| text.strip_prefix("---\r\n"))
         .ok_or_else(|| {
-            "must start with a `---` line, then the YAML front matter, then another `---` line".to_owned()
+            "must start with a `---` line, then the YAML front matter, then another `---` line"
+                .to_owned()
         })?;
     let mut offset = 0;
     for line in rest.split_inclusive('\n') {
@@ -351,7 +375,11 @@ You are a triage analyst.
 ";
 
     fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        Manifest::parse(text, Path::new("skills-dist/triage/instruction.md"), Some("triage"))
+        Manifest::parse(
+            text,
+            Path::new("skills-dist/triage/instruction.md"),
+            Some("triage"),
+        )
     }
 
     #[test]
@@ -359,7 +387,10 @@ You are a triage analyst.
         let m = parse(GOOD).expect("valid");
         assert_eq!(m.skill_id, "triage");
         assert_eq!(m.version, semver::Version::new(1, 2, 0));
-        assert_eq!(m.schedule.as_ref().map(Schedule::describe).as_deref(), Some("cron 0 2 * * tue,fri"));
+        assert_eq!(
+            m.schedule.as_ref().map(Schedule::describe).as_deref(),
+            Some("cron 0 2 * * tue,fri")
+        );
         assert_eq!(m.grants.db.read, vec!["logstash-*".to_owned()]);
         assert!(m.grants.llm);
         assert_eq!(m.limits.timeout_ms, Some(5000));
@@ -370,10 +401,13 @@ You are a triage analyst.
     fn unknown_key_names_file_key_and_line() {
         let text = GOOD.replace("  llm: true", "  llm: true\n  shell: true");
         let err = parse(&text).expect_err("unknown").to_string();
-        assert!(err.starts_with("skills-dist/triage/instruction.md: "), "{err}");
-        assert!(err.contains("`grants`"), "{err}");
+        assert!(
+            err.starts_with("skills-dist/triage/instruction.md: "),
+            "{err}"
+        );
+        assert!(err.contains("`grants.shell`"), "{err}");
         assert!(err.contains("unknown field `shell`"), "{err}");
-        assert!(err.contains("line 13"), "{err}");
+        assert!(err.contains("line 12"), "{err}");
     }
 
     #[test]
@@ -386,11 +420,17 @@ You are a triage analyst.
 
     #[test]
     fn bad_version_and_bad_cron_are_refused() {
-        let err = parse(&GOOD.replace("1.2.0", "one")).expect_err("version").to_string();
+        let err = parse(&GOOD.replace("1.2.0", "one"))
+            .expect_err("version")
+            .to_string();
         assert!(err.contains("`version`"), "{err}");
-        let err = parse(&GOOD.replace("0 2 * * tue,fri", "0 25 * * *")).expect_err("cron").to_string();
+        let err = parse(&GOOD.replace("0 2 * * tue,fri", "0 25 * * *"))
+            .expect_err("cron")
+            .to_string();
         assert!(err.contains("`schedule.cron`"), "{err}");
-        let err = parse(&GOOD.replace("0 2 * * tue,fri", "* * *")).expect_err("cron fields").to_string();
+        let err = parse(&GOOD.replace("0 2 * * tue,fri", "* * *"))
+            .expect_err("cron fields")
+            .to_string();
         assert!(err.contains("5 fields"), "{err}");
     }
 
@@ -405,7 +445,12 @@ You are a triage analyst.
     #[test]
     fn schedule_needs_exactly_one_kind() {
         let both = GOOD.replace("  cron:", "  interval_seconds: 60\n  cron:");
-        assert!(parse(&both).expect_err("both").to_string().contains("not both"));
+        assert!(
+            parse(&both)
+                .expect_err("both")
+                .to_string()
+                .contains("not both")
+        );
         let interval = GOOD.replace("  cron: \"0 2 * * tue,fri\"", "  interval_seconds: 300");
         let m = parse(&interval).expect("interval");
         assert_eq!(m.schedule.expect("schedule").describe(), "every 300s");
@@ -413,9 +458,13 @@ You are a triage analyst.
 
     #[test]
     fn missing_front_matter_is_explained() {
-        let err = parse("# just markdown\n").expect_err("no front matter").to_string();
+        let err = parse("# just markdown\n")
+            .expect_err("no front matter")
+            .to_string();
         assert!(err.contains("must start with a `---` line"), "{err}");
-        let err = parse("---\nskill_id: x\n").expect_err("unclosed").to_string();
+        let err = parse("---\nskill_id: x\n")
+            .expect_err("unclosed")
+            .to_string();
         assert!(err.contains("no closing `---`"), "{err}");
     }
 
@@ -429,7 +478,9 @@ You are a triage analyst.
 
     #[test]
     fn grant_values_are_checked() {
-        let err = parse(&GOOD.replace("[logstash-*]", "[_all]")).expect_err("all").to_string();
+        let err = parse(&GOOD.replace("[logstash-*]", "[_all]"))
+            .expect_err("all")
+            .to_string();
         assert!(err.contains("`grants.db.read`"), "{err}");
     }
 }

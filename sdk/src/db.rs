@@ -83,14 +83,21 @@ pub fn count(index_pattern: &str, query: Option<&Value>) -> Result<u64> {
 }
 
 /// Runs aggregations and returns the `aggregations` object.
-pub fn aggregate(index_pattern: &str, query: Option<&Value>, aggregations: &Value) -> Result<Value> {
+pub fn aggregate(
+    index_pattern: &str,
+    query: Option<&Value>,
+    aggregations: &Value,
+) -> Result<Value> {
     let query = query.map(json_text).transpose()?;
     let text = wit::aggregate(index_pattern, query.as_deref(), &json_text(aggregations)?)?;
     parse_json("the aggregation response", &text)
 }
 
 /// Indexes documents as (optional id, body) pairs into one index.
-pub fn bulk_index<T: Serialize>(index: &str, documents: &[(Option<String>, T)]) -> Result<BulkResult> {
+pub fn bulk_index<T: Serialize>(
+    index: &str,
+    documents: &[(Option<String>, T)],
+) -> Result<BulkResult> {
     let documents = documents
         .iter()
         .map(|(id, body)| {

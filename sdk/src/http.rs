@@ -1,7 +1,7 @@
 //! Outbound HTTP to the hosts in `grants.http.hosts`.
 
-use crate::Result;
 use crate::__bindings::securityclaw::skill::http as wit;
+use crate::Result;
 
 pub use wit::{Method, Request, Response};
 

@@ -36,6 +36,7 @@ use serde_json::Value;
 pub mod __bindings {
     #![allow(missing_docs, reason = "generated code; the WIT files carry the docs")]
     #![allow(unused_qualifications, reason = "generated code")]
+    #![allow(clippy::too_many_arguments, reason = "generated code mirrors the WIT signatures")]
     wit_bindgen::generate!({
         path: "../wit",
         world: "skill",
@@ -161,7 +162,8 @@ impl Outcome {
 }
 
 fn to_value(result: impl Serialize) -> Value {
-    serde_json::to_value(result).unwrap_or_else(|err| Value::String(format!("unserializable result: {err}")))
+    serde_json::to_value(result)
+        .unwrap_or_else(|err| Value::String(format!("unserializable result: {err}")))
 }
 
 /// Why a run produced no outcome.
@@ -250,10 +252,13 @@ macro_rules! export_skill {
 
 /// JSON text for a value the host will parse; capability helpers use it.
 pub(crate) fn json_text(value: &impl Serialize) -> Result<String> {
-    serde_json::to_string(value).map_err(|err| Error::InvalidInput(format!("cannot serialize to JSON: {err}")))
+    serde_json::to_string(value)
+        .map_err(|err| Error::InvalidInput(format!("cannot serialize to JSON: {err}")))
 }
 
 /// Parses JSON text the host returned.
 pub(crate) fn parse_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|err| Error::InvalidInput(format!("{what} does not match the expected type: {err}")))
+    serde_json::from_str(text).map_err(|err| {
+        Error::InvalidInput(format!("{what} does not match the expected type: {err}"))
+    })
 }

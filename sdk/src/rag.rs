@@ -1,7 +1,7 @@
 //! Store and retrieve documents (baselines, notes, verdicts) by category.
 
-use crate::Result;
 use crate::__bindings::securityclaw::skill::rag as wit;
+use crate::Result;
 
 pub use wit::{Document, Hit, Retrieval, RetrievalPath};
 

@@ -14,7 +14,12 @@ use crate::config::{Config, DbProvider, HttpProvider, LlmProvider};
 /// Opens the backends the config asks for.
 pub fn open(config: &Config) -> anyhow::Result<Backends> {
     let memory = sqlite_memory::SqliteMemory::open(&config.memory.path, config.memory.clone())
-        .with_context(|| format!("opening the memory database {}", config.memory.path.display()))?;
+        .with_context(|| {
+            format!(
+                "opening the memory database {}",
+                config.memory.path.display()
+            )
+        })?;
     let unconfigured = Arc::new(unconfigured::Unconfigured);
     let db = match config.db.provider {
         DbProvider::None => unconfigured.clone(),

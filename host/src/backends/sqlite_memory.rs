@@ -92,10 +92,9 @@ impl SqliteMemory {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, CapabilityError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| CapabilityError::Backend("the memory database is unavailable".to_owned()))?;
+        let mut conn = self.conn.lock().map_err(|_| {
+            CapabilityError::Backend("the memory database is unavailable".to_owned())
+        })?;
         f(&mut conn).map_err(backend_error)
     }
 
@@ -121,11 +120,14 @@ impl SqliteMemory {
     /// Everything `sc-host status` shows, `limit` entries per list.
     pub fn snapshot(&self, limit: u32) -> Result<MemorySnapshot, CapabilityError> {
         let (status, focus) = self.with_conn(|conn| {
-            conn.query_row("SELECT status, focus FROM agent_state WHERE id = 1", [], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-            })
+            conn.query_row(
+                "SELECT status, focus FROM agent_state WHERE id = 1",
+                [],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
+            )
         })?;
-        let keys: i64 = self.with_conn(|conn| conn.query_row("SELECT COUNT(*) FROM kv", [], |row| row.get(0)))?;
+        let keys: i64 =
+            self.with_conn(|conn| conn.query_row("SELECT COUNT(*) FROM kv", [], |row| row.get(0)))?;
         Ok(MemorySnapshot {
             status: AgentStatus::parse(&status).unwrap_or(AgentStatus::Idle),
             focus,
@@ -140,8 +142,10 @@ impl SqliteMemory {
 impl MemoryBackend for SqliteMemory {
     fn get(&self, key: &str) -> Result<Option<String>, CapabilityError> {
         self.with_conn(|conn| {
-            conn.query_row("SELECT value FROM kv WHERE key = ?1", [key], |row| row.get(0))
-                .optional()
+            conn.query_row("SELECT value FROM kv WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
         })
     }
 
@@ -159,7 +163,10 @@ impl MemoryBackend for SqliteMemory {
     }
 
     fn delete(&self, key: &str) -> Result<bool, CapabilityError> {
-        self.with_conn(|conn| conn.execute("DELETE FROM kv WHERE key = ?1", [key]).map(|n| n > 0))
+        self.with_conn(|conn| {
+            conn.execute("DELETE FROM kv WHERE key = ?1", [key])
+                .map(|n| n > 0)
+        })
     }
 
     fn append(
@@ -172,7 +179,10 @@ impl MemoryBackend for SqliteMemory {
         if let Some(data) = data {
             self.check_size("the entry's data", data)?;
         }
-        let text: String = text.chars().take(self.caps.max_entry_chars as usize).collect();
+        let text: String = text
+            .chars()
+            .take(self.caps.max_entry_chars as usize)
+            .collect();
         let cap = self.cap(list);
         self.with_conn(|conn| {
             let tx = conn.transaction()?;
@@ -212,7 +222,11 @@ impl MemoryBackend for SqliteMemory {
     }
 
     fn set_focus(&self, focus: Option<&str>) -> Result<(), CapabilityError> {
-        let focus = focus.map(|f| f.chars().take(self.caps.max_entry_chars as usize).collect::<String>());
+        let focus = focus.map(|f| {
+            f.chars()
+                .take(self.caps.max_entry_chars as usize)
+                .collect::<String>()
+        });
         self.with_conn(|conn| {
             conn.execute(
                 "UPDATE agent_state SET focus = ?1, updated_at = ?2 WHERE id = 1",
@@ -245,7 +259,9 @@ mod tests {
     fn values_survive_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
         let memory = open(dir.path(), MemoryConfig::default());
-        memory.set("triage", "triage.cursor", "\"2026-11-27T00:00:00Z\"").expect("set");
+        memory
+            .set("triage", "triage.cursor", "\"2026-11-27T00:00:00Z\"")
+            .expect("set");
         drop(memory);
         let memory = open(dir.path(), MemoryConfig::default());
         assert_eq!(
@@ -267,10 +283,17 @@ mod tests {
         let memory = open(dir.path(), caps);
         for i in 0..5 {
             memory
-                .append(MemoryList::Findings, "s", &format!("finding {i}"), Some("{\"n\":1}"))
+                .append(
+                    MemoryList::Findings,
+                    "s",
+                    &format!("finding {i}"),
+                    Some("{\"n\":1}"),
+                )
                 .expect("append");
         }
-        memory.append(MemoryList::Decisions, "s", &"x".repeat(100), None).expect("append");
+        memory
+            .append(MemoryList::Decisions, "s", &"x".repeat(100), None)
+            .expect("append");
         let findings = memory.recent(MemoryList::Findings, 10).expect("recent");
         let texts: Vec<&str> = findings.iter().map(|e| e.text.as_str()).collect();
         assert_eq!(texts, ["finding 4", "finding 3", "finding 2"]);
@@ -287,7 +310,9 @@ mod tests {
             ..MemoryConfig::default()
         };
         let memory = open(dir.path(), caps);
-        let err = memory.set("s", "k", &format!("\"{}\"", "a".repeat(32))).expect_err("too big");
+        let err = memory
+            .set("s", "k", &format!("\"{}\"", "a".repeat(32)))
+            .expect_err("too big");
         assert!(matches!(err, CapabilityError::LimitExceeded(_)), "{err}");
     }
 
@@ -295,8 +320,13 @@ mod tests {
     fn focus_and_status_show_in_the_snapshot() {
         let dir = tempfile::tempdir().expect("tempdir");
         let memory = open(dir.path(), MemoryConfig::default());
-        assert_eq!(memory.snapshot(5).expect("snapshot").status, AgentStatus::Idle);
-        memory.set_status(AgentStatus::Investigating).expect("status");
+        assert_eq!(
+            memory.snapshot(5).expect("snapshot").status,
+            AgentStatus::Idle
+        );
+        memory
+            .set_status(AgentStatus::Investigating)
+            .expect("status");
         memory.set_focus(Some("10.0.0.5 beaconing")).expect("focus");
         let snapshot = memory.snapshot(5).expect("snapshot");
         assert_eq!(snapshot.status, AgentStatus::Investigating);
@@ -320,7 +350,12 @@ mod tests {
                     let memory = SqliteMemory::open(&path, caps).expect("open");
                     for i in 0..50 {
                         memory
-                            .append(MemoryList::Findings, &format!("w{w}"), &format!("{i}"), None)
+                            .append(
+                                MemoryList::Findings,
+                                &format!("w{w}"),
+                                &format!("{i}"),
+                                None,
+                            )
                             .expect("append");
                     }
                 })
@@ -330,6 +365,12 @@ mod tests {
             writer.join().expect("writer");
         }
         let memory = SqliteMemory::open(&path, caps).expect("open");
-        assert_eq!(memory.recent(MemoryList::Findings, 1_000).expect("recent").len(), 200);
+        assert_eq!(
+            memory
+                .recent(MemoryList::Findings, 1_000)
+                .expect("recent")
+                .len(),
+            200
+        );
     }
 }

@@ -33,7 +33,11 @@ impl DbBackend for Unconfigured {
     async fn count(&self, _: &str, _: Option<Value>) -> Result<u64, CapabilityError> {
         db_missing()
     }
-    async fn bulk_index(&self, _: &str, _: Vec<(Option<String>, Value)>) -> Result<BulkOutcome, CapabilityError> {
+    async fn bulk_index(
+        &self,
+        _: &str,
+        _: Vec<(Option<String>, Value)>,
+    ) -> Result<BulkOutcome, CapabilityError> {
         db_missing()
     }
     async fn list_indices(&self, _: &str) -> Result<Vec<IndexInfo>, CapabilityError> {
@@ -59,7 +63,12 @@ impl RagBackend for Unconfigured {
     async fn store(&self, _: &str, _: Vec<Document>) -> Result<Vec<String>, CapabilityError> {
         db_missing()
     }
-    async fn retrieve(&self, _: &str, _: u32, _: Option<&str>) -> Result<Retrieval, CapabilityError> {
+    async fn retrieve(
+        &self,
+        _: &str,
+        _: u32,
+        _: Option<&str>,
+    ) -> Result<Retrieval, CapabilityError> {
         db_missing()
     }
 }

@@ -35,7 +35,11 @@ pub trait DbBackend: Send + Sync {
     /// Runs a search body; answers the OpenSearch response body.
     async fn search(&self, index_pattern: &str, body: Value) -> Result<Value, CapabilityError>;
     /// Counts documents matching a query clause (all when none).
-    async fn count(&self, index_pattern: &str, query: Option<Value>) -> Result<u64, CapabilityError>;
+    async fn count(
+        &self,
+        index_pattern: &str,
+        query: Option<Value>,
+    ) -> Result<u64, CapabilityError>;
     /// Indexes documents as (id, body) pairs.
     async fn bulk_index(
         &self,
@@ -75,20 +79,30 @@ fn parse_json(what: &str, text: &str) -> Result<Value, CapabilityError> {
 fn parse_object(what: &str, text: &str) -> Result<Value, CapabilityError> {
     let value = parse_json(what, text)?;
     if !value.is_object() {
-        return Err(CapabilityError::InvalidInput(format!("{what} must be a JSON object")));
+        return Err(CapabilityError::InvalidInput(format!(
+            "{what} must be a JSON object"
+        )));
     }
     Ok(value)
 }
 
 impl wit::Host for DbState {
-    async fn search(&mut self, index_pattern: String, query: String) -> Result<String, CapabilityError> {
+    async fn search(
+        &mut self,
+        index_pattern: String,
+        query: String,
+    ) -> Result<String, CapabilityError> {
         self.read(&index_pattern)?;
         let body = parse_object("the search body", &query)?;
         let response = self.backend.search(&index_pattern, body).await?;
         Ok(response.to_string())
     }
 
-    async fn count(&mut self, index_pattern: String, query: Option<String>) -> Result<u64, CapabilityError> {
+    async fn count(
+        &mut self,
+        index_pattern: String,
+        query: Option<String>,
+    ) -> Result<u64, CapabilityError> {
         self.read(&index_pattern)?;
         let query = query.map(|q| parse_object("the query", &q)).transpose()?;
         self.backend.count(&index_pattern, query).await
@@ -134,7 +148,10 @@ impl wit::Host for DbState {
         })
     }
 
-    async fn list_indices(&mut self, pattern: Option<String>) -> Result<Vec<wit::IndexInfo>, CapabilityError> {
+    async fn list_indices(
+        &mut self,
+        pattern: Option<String>,
+    ) -> Result<Vec<wit::IndexInfo>, CapabilityError> {
         let pattern = match pattern {
             Some(pattern) => pattern,
             None => {
@@ -160,6 +177,10 @@ impl wit::Host for DbState {
 
     async fn field_mappings(&mut self, index_pattern: String) -> Result<String, CapabilityError> {
         self.read(&index_pattern)?;
-        Ok(self.backend.field_mappings(&index_pattern).await?.to_string())
+        Ok(self
+            .backend
+            .field_mappings(&index_pattern)
+            .await?
+            .to_string())
     }
 }

@@ -194,7 +194,13 @@ impl GrantCheck {
                 "memory keys are 1-256 printable characters".to_owned(),
             ));
         }
-        if self.grants.memory.keys.iter().any(|g| wildcard_match(g, key)) {
+        if self
+            .grants
+            .memory
+            .keys
+            .iter()
+            .any(|g| wildcard_match(g, key))
+        {
             return Ok(());
         }
         Err(self
@@ -276,10 +282,12 @@ pub fn validate_index_pattern(pattern: &str) -> Result<(), String> {
             "`{pattern}`: `_all`, exclusions and names starting with `_` are not allowed; name the indices"
         ));
     }
-    if let Some(bad) = pattern
-        .chars()
-        .find(|c| matches!(c, ' ' | '"' | '\\' | '/' | '?' | '#' | '<' | '>' | '|' | ':') || c.is_control())
-    {
+    if let Some(bad) = pattern.chars().find(|c| {
+        matches!(
+            c,
+            ' ' | '"' | '\\' | '/' | '?' | '#' | '<' | '>' | '|' | ':'
+        ) || c.is_control()
+    }) {
         return Err(format!("`{pattern}`: index names may not contain {bad:?}"));
     }
     if pattern.len() > 255 {
@@ -391,7 +399,10 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(matches!(c.db_write("logs-*"), Err(GrantError::InvalidInput(_))));
+        assert!(matches!(
+            c.db_write("logs-*"),
+            Err(GrantError::InvalidInput(_))
+        ));
         assert!(c.db_write("logs-1").is_ok());
     }
 

@@ -33,17 +33,23 @@ fn host_of(url: &str) -> Result<&str, CapabilityError> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| CapabilityError::InvalidInput(format!("`{url}` is not an absolute http(s) URL")))?;
+        .ok_or_else(|| {
+            CapabilityError::InvalidInput(format!("`{url}` is not an absolute http(s) URL"))
+        })?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
-        return Err(CapabilityError::InvalidInput("URLs with credentials are not allowed".to_owned()));
+        return Err(CapabilityError::InvalidInput(
+            "URLs with credentials are not allowed".to_owned(),
+        ));
     }
     let host = match authority.rsplit_once(':') {
         Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
         _ => authority,
     };
     if host.is_empty() {
-        return Err(CapabilityError::InvalidInput(format!("`{url}` has no host")));
+        return Err(CapabilityError::InvalidInput(format!(
+            "`{url}` has no host"
+        )));
     }
     Ok(host)
 }
@@ -63,7 +69,10 @@ mod tests {
 
     #[test]
     fn host_is_taken_from_the_authority() {
-        assert_eq!(host_of("https://api.example.com/v1?q=1").ok(), Some("api.example.com"));
+        assert_eq!(
+            host_of("https://api.example.com/v1?q=1").ok(),
+            Some("api.example.com")
+        );
         assert_eq!(host_of("http://example.com:8080").ok(), Some("example.com"));
         assert!(host_of("ftp://example.com").is_err());
         assert!(host_of("https://user:pw@example.com/").is_err());

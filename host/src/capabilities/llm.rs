@@ -12,7 +12,11 @@ pub use wit::{ChatOptions, ChatResponse, Message, Role};
 #[async_trait::async_trait]
 pub trait LlmBackend: Send + Sync {
     /// Answers a conversation.
-    async fn chat(&self, messages: Vec<Message>, options: ChatOptions) -> Result<ChatResponse, CapabilityError>;
+    async fn chat(
+        &self,
+        messages: Vec<Message>,
+        options: ChatOptions,
+    ) -> Result<ChatResponse, CapabilityError>;
     /// Embeds texts, one vector each.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError>;
 }
@@ -31,11 +35,17 @@ impl LlmState {
 }
 
 impl wit::Host for LlmState {
-    async fn chat(&mut self, messages: Vec<Message>, options: ChatOptions) -> Result<ChatResponse, CapabilityError> {
+    async fn chat(
+        &mut self,
+        messages: Vec<Message>,
+        options: ChatOptions,
+    ) -> Result<ChatResponse, CapabilityError> {
         self.call.charge()?;
         self.call.grants.llm()?;
         if messages.is_empty() {
-            return Err(CapabilityError::InvalidInput("a chat needs at least one message".to_owned()));
+            return Err(CapabilityError::InvalidInput(
+                "a chat needs at least one message".to_owned(),
+            ));
         }
         self.backend.chat(messages, options).await
     }

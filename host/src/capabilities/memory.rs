@@ -35,9 +35,14 @@ impl AgentStatus {
 
     /// Parses a stored name.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Idle, Self::Active, Self::Investigating, Self::Escalating]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        [
+            Self::Idle,
+            Self::Active,
+            Self::Investigating,
+            Self::Escalating,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 }
 
@@ -143,7 +148,11 @@ impl wit::Host for MemoryState {
             .append(list, &self.call.skill_id, &text, data.as_deref())
     }
 
-    async fn recent(&mut self, list: wit::EntryList, limit: u32) -> Result<Vec<wit::Entry>, CapabilityError> {
+    async fn recent(
+        &mut self,
+        list: wit::EntryList,
+        limit: u32,
+    ) -> Result<Vec<wit::Entry>, CapabilityError> {
         self.call.charge()?;
         let list = list_of(list);
         self.call.grants.memory_list(list)?;

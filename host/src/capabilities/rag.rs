@@ -12,9 +12,18 @@ pub use wit::{Document, Retrieval};
 #[async_trait::async_trait]
 pub trait RagBackend: Send + Sync {
     /// Stores documents written by `skill_id`; returns their ids.
-    async fn store(&self, skill_id: &str, documents: Vec<Document>) -> Result<Vec<String>, CapabilityError>;
+    async fn store(
+        &self,
+        skill_id: &str,
+        documents: Vec<Document>,
+    ) -> Result<Vec<String>, CapabilityError>;
     /// Retrieves the `k` best matches, optionally in one category.
-    async fn retrieve(&self, query: &str, k: u32, category: Option<&str>) -> Result<Retrieval, CapabilityError>;
+    async fn retrieve(
+        &self,
+        query: &str,
+        k: u32,
+        category: Option<&str>,
+    ) -> Result<Retrieval, CapabilityError>;
 }
 
 /// Per-call state of `rag`.
@@ -39,7 +48,12 @@ impl wit::Host for RagState {
         self.backend.store(&self.call.skill_id, documents).await
     }
 
-    async fn retrieve(&mut self, query: String, k: u32, category: Option<String>) -> Result<Retrieval, CapabilityError> {
+    async fn retrieve(
+        &mut self,
+        query: String,
+        k: u32,
+        category: Option<String>,
+    ) -> Result<Retrieval, CapabilityError> {
         self.call.charge()?;
         match &category {
             Some(category) => self.call.grants.rag_category(category)?,
@@ -50,7 +64,9 @@ impl wit::Host for RagState {
             None => {}
         }
         if k == 0 || k > 100 {
-            return Err(CapabilityError::InvalidInput("k must be 1..=100".to_owned()));
+            return Err(CapabilityError::InvalidInput(
+                "k must be 1..=100".to_owned(),
+            ));
         }
         self.backend.retrieve(&query, k, category.as_deref()).await
     }

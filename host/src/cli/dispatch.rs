@@ -29,7 +29,9 @@ pub fn parameters(args: &Args) -> Result<Value, String> {
         None => Map::new(),
         Some(text) => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(map)) => map,
-            Ok(_) => return Err("--params-json must be a JSON object, e.g. '{\"hours\": 6}'".to_owned()),
+            Ok(_) => {
+                return Err("--params-json must be a JSON object, e.g. '{\"hours\": 6}'".to_owned());
+            }
             Err(err) => return Err(format!("--params-json is not valid JSON: {err}")),
         },
     };
@@ -62,10 +64,15 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<ExitCode> {
         let config = Arc::new(config);
         let backends = backends::open(&config)?;
         let host = SkillHost::start(config, backends)?;
-        match host.dispatch(&args.skill, Trigger::Dispatch, parameters).await {
+        match host
+            .dispatch(&args.skill, Trigger::Dispatch, parameters)
+            .await
+        {
             Ok(report) => {
                 println!("{}", serde_json::to_string_pretty(&report)?);
-                Ok(ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(1)))
+                Ok(ExitCode::from(
+                    u8::try_from(report.status.exit_code()).unwrap_or(1),
+                ))
             }
             Err(err @ (DispatchError::Unknown { .. } | DispatchError::BadParameters(_))) => {
                 eprintln!("error: {err}");
@@ -93,9 +100,15 @@ mod tests {
 
     #[test]
     fn params_are_typed_when_they_parse_as_json() {
-        let value = parameters(&args(&["hours=6", "ip=10.0.0.1", "deep=true"], Some("{\"hours\":1,\"k\":2}")))
-            .expect("params");
-        assert_eq!(value, serde_json::json!({"hours": 6, "ip": "10.0.0.1", "deep": true, "k": 2}));
+        let value = parameters(&args(
+            &["hours=6", "ip=10.0.0.1", "deep=true"],
+            Some("{\"hours\":1,\"k\":2}"),
+        ))
+        .expect("params");
+        assert_eq!(
+            value,
+            serde_json::json!({"hours": 6, "ip": "10.0.0.1", "deep": true, "k": 2})
+        );
     }
 
     #[test]

@@ -16,7 +16,11 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// SecurityClaw skill host.
 #[derive(Debug, Parser)]
-#[command(name = "sc-host", version, about = "SecurityClaw: an autonomous SOC agent built from sandboxed WebAssembly skills")]
+#[command(
+    name = "sc-host",
+    version,
+    about = "SecurityClaw: an autonomous SOC agent built from sandboxed WebAssembly skills"
+)]
 pub struct Cli {
     /// Config file [default: ./config.yaml; defaults apply when it is absent]
     #[arg(long, global = true, value_name = "PATH")]
@@ -63,7 +67,10 @@ impl Cli {
 
     /// Loads the layered configuration these flags describe.
     pub fn load_config(&self) -> Result<LoadedConfig, config::ConfigError> {
-        config::load(&ConfigSources::from_process(self.config.clone(), self.flag_overrides()))
+        config::load(&ConfigSources::from_process(
+            self.config.clone(),
+            self.flag_overrides(),
+        ))
     }
 }
 

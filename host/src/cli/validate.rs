@@ -15,10 +15,10 @@ pub fn run(cli: &Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let source = loaded
-        .file
-        .as_ref()
-        .map_or_else(|| "defaults (no config file)".to_owned(), |f| f.display().to_string());
+    let source = loaded.file.as_ref().map_or_else(
+        || "defaults (no config file)".to_owned(),
+        |f| f.display().to_string(),
+    );
     println!("ok: {source}");
     for warning in &loaded.warnings {
         println!("warning: {warning}");
@@ -27,7 +27,10 @@ pub fn run(cli: &Cli) -> ExitCode {
     let scanned = match registry::scan(dir) {
         Ok(scanned) => scanned,
         Err(err) => {
-            println!("error: cannot read the skills folder {}: {err}", dir.display());
+            println!(
+                "error: cannot read the skills folder {}: {err}",
+                dir.display()
+            );
             return ExitCode::FAILURE;
         }
     };

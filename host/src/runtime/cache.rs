@@ -48,7 +48,8 @@ impl ComponentCache {
 
     /// Where the entry for a wasm with this sha256 lives.
     pub fn entry_path(&self, wasm_sha256: &str) -> PathBuf {
-        self.dir.join(format!("{wasm_sha256}-{}.cwasm", self.engine_key))
+        self.dir
+            .join(format!("{wasm_sha256}-{}.cwasm", self.engine_key))
     }
 
     /// Is there an entry for this wasm (not checked for integrity)?

@@ -131,7 +131,11 @@ pub async fn run(
     let started = Instant::now();
     let call = Arc::new(CallContext::new(
         skill_id.clone(),
-        GrantCheck::new(&skill_id, skill.manifest_path.clone(), skill.manifest.grants.clone()),
+        GrantCheck::new(
+            &skill_id,
+            skill.manifest_path.clone(),
+            skill.manifest.grants.clone(),
+        ),
         limits.host_calls,
     ));
     let output = OutputCapture::new(limits.output_bytes);
@@ -188,7 +192,9 @@ pub async fn run(
         Ok(Err(trap)) => report.fail(explain_trap(&trap, &stderr)),
         Ok(Ok(Err(skill_error))) => report.fail(match skill_error {
             wit::SkillError::InvalidInput(m) => format!("invalid input: {m}"),
-            wit::SkillError::Capability(e) => format!("capability failed: {}", describe_wit_error(&e)),
+            wit::SkillError::Capability(e) => {
+                format!("capability failed: {}", describe_wit_error(&e))
+            }
             wit::SkillError::Failed(m) => m,
         }),
         Ok(Ok(Ok(outcome))) => report.accept(outcome),
@@ -213,7 +219,9 @@ impl RunReport {
             serde_json::from_str(&outcome.result)
         };
         match result {
-            Err(err) => self.fail(format!("the skill returned a result that is not JSON: {err}")),
+            Err(err) => self.fail(format!(
+                "the skill returned a result that is not JSON: {err}"
+            )),
             Ok(result) => {
                 self.result = result;
                 self.summary = first_line(&outcome.summary);
@@ -253,7 +261,10 @@ pub fn describe_wit_error(error: &wit::securityclaw::skill::types::Error) -> Str
 
 /// Turns a trap into a reason a skill author can act on.
 fn explain_trap(trap: &wasmtime::Error, stderr: &str) -> String {
-    if let Some(limit) = trap.chain().find_map(|e| e.downcast_ref::<RunLimitExceeded>()) {
+    if let Some(limit) = trap
+        .chain()
+        .find_map(|e| e.downcast_ref::<RunLimitExceeded>())
+    {
         return limit.to_string();
     }
     match trap.downcast_ref::<wasmtime::Trap>() {
@@ -266,6 +277,9 @@ fn explain_trap(trap: &wasmtime::Error, stderr: &str) -> String {
                 None => "the skill aborted (reached `unreachable`)".to_owned(),
             }
         }
+        Some(wasmtime::Trap::MemoryOutOfBounds) => {
+            "the skill accessed memory out of bounds (a bug in the skill, or runaway recursion exhausting its stack)".to_owned()
+        }
         Some(other) => format!("the skill trapped: {other}"),
         None => format!("the skill failed: {trap:#}"),
     }
@@ -276,7 +290,11 @@ fn panic_message(stderr: &str) -> String {
     let mut lines = stderr.lines().skip_while(|l| !l.contains("panicked at"));
     let location = lines.next().unwrap_or_default();
     let message = lines.next().unwrap_or_default().trim();
-    let location = location.split("panicked at ").nth(1).unwrap_or_default().trim_end_matches(':');
+    let location = location
+        .split("panicked at ")
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(':');
     if message.is_empty() {
         location.to_owned()
     } else {

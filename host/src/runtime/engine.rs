@@ -96,7 +96,8 @@ impl Engines {
             Err(err) => return Err(err.to_string()),
         };
         let path = scanned.component_path();
-        let wasm = std::fs::read(&path).map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
+        let wasm = std::fs::read(&path)
+            .map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
         let sha256 = sha256_hex(&wasm);
         let (component, cache) = self
             .cache

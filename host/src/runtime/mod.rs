@@ -163,13 +163,28 @@ impl SkillHost {
         if !parameters.is_object() {
             return Err(DispatchError::BadParameters(parameters.to_string()));
         }
-        let settings = Arc::new(self.config.skills.settings.get(skill_id).cloned().unwrap_or_default());
+        let settings = Arc::new(
+            self.config
+                .skills
+                .settings
+                .get(skill_id)
+                .cloned()
+                .unwrap_or_default(),
+        );
         let limits = call::RunLimits::for_skill(&skill, &self.config.limits);
         let input = RunInput {
             trigger,
             parameters,
             chat: None,
         };
-        Ok(call::run(&self.engines, &self.backends, &skill, settings, limits, input).await)
+        Ok(call::run(
+            &self.engines,
+            &self.backends,
+            &skill,
+            settings,
+            limits,
+            input,
+        )
+        .await)
     }
 }

@@ -38,7 +38,10 @@ impl OutputCapture {
 
     /// What the run wrote (the first few KiB of each stream), as text.
     pub fn take(&self) -> (String, String) {
-        let captured = self.inner.lock().map(|c| (c.stdout.clone(), c.stderr.clone()));
+        let captured = self
+            .inner
+            .lock()
+            .map(|c| (c.stdout.clone(), c.stderr.clone()));
         let (out, err) = captured.unwrap_or_default();
         (
             String::from_utf8_lossy(&out).into_owned(),

@@ -40,7 +40,9 @@ impl ResourceLimiter for MemoryCap {
     ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.exceeded = true;
-            return Err(wasmtime::Error::new(RunLimitExceeded::Memory(self.megabytes())));
+            return Err(wasmtime::Error::new(RunLimitExceeded::Memory(
+                self.megabytes(),
+            )));
         }
         Ok(true)
     }

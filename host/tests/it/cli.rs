@@ -1,0 +1,166 @@
+//! The `sc-host` binary as a user runs it: output and exit codes.
+
+use std::process::{Command, Output};
+
+use crate::support::Install;
+
+fn sc_host(install: &Install, args: &[&str]) -> Output {
+    let config = install.dir.path().join("config.yaml");
+    if !config.exists() {
+        install.write_config("");
+    }
+    Command::new(env!("CARGO_BIN_EXE_sc-host"))
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .env_remove("SC_SKILLS_DIR")
+        .env_remove("SC_DATA_DIR")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run sc-host")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn add_broken(install: &Install) {
+    let dir = install.skills_dir().join("broken");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("instruction.md"),
+        "---\nskill_id: broken\ndisplay_name: Broken\nversion: 1\ndescription: x\n---\n",
+    )
+    .expect("manifest");
+}
+
+#[test]
+fn list_skills_shows_ready_and_broken_skills() {
+    let install = Install::with(&["hello_world", "noop"]);
+    add_broken(&install);
+    let output = sc_host(&install, &["list-skills"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let root = install.dir.path().display().to_string();
+    insta::with_settings!({ filters => vec![(root.as_str(), "[TMP]")] }, {
+        insta::assert_snapshot!(stdout(&output));
+    });
+}
+
+#[test]
+fn list_skills_json_is_machine_readable() {
+    let install = Install::with(&["hello_world"]);
+    add_broken(&install);
+    let output = sc_host(&install, &["list-skills", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(rows[0]["skill_id"], "broken");
+    assert_eq!(rows[0]["status"], "error");
+    assert!(
+        rows[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`version`")
+    );
+    assert_eq!(rows[1]["skill_id"], "hello_world");
+    assert_eq!(rows[1]["status"], "ready");
+    assert_eq!(
+        rows[1]["grants"],
+        "db.read[logstash-*] llm memory[hello_world.*]"
+    );
+}
+
+#[test]
+fn dispatch_prints_the_outcome_and_exits_by_status() {
+    let install = Install::with(&["hello_world", "panics"]);
+    let ok = sc_host(
+        &install,
+        &["dispatch", "hello_world", "--param", "name=soc"],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&ok)).expect("json outcome");
+    assert_eq!(report["status"], "ok");
+    assert_eq!(report["summary"], "hello, soc (run 1)");
+    assert!(report["execution_time_ms"].as_f64().is_some());
+
+    let failed = sc_host(&install, &["dispatch", "panics"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&failed)).expect("json outcome");
+    assert_eq!(report["status"], "error");
+
+    let unknown = sc_host(&install, &["dispatch", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("no skill `nope`"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let bad_param = sc_host(&install, &["dispatch", "hello_world", "--param", "novalue"]);
+    assert_eq!(bad_param.status.code(), Some(2));
+    assert!(stderr(&bad_param).contains("key=value"));
+
+    let bad_flag = sc_host(&install, &["dispatch"]);
+    assert_eq!(bad_flag.status.code(), Some(2));
+}
+
+#[test]
+fn validate_config_lists_every_problem_with_its_place() {
+    let install = Install::with(&["hello_world"]);
+    add_broken(&install);
+    let output = sc_host(&install, &["validate-config"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("broken/instruction.md: `version`"), "{text}");
+    assert!(
+        text.contains("ok: ") && text.contains("hello_world/instruction.md"),
+        "{text}"
+    );
+    assert!(text.contains("1 problem(s) found"), "{text}");
+
+    std::fs::remove_dir_all(install.skills_dir().join("broken")).expect("remove");
+    assert_eq!(
+        sc_host(&install, &["validate-config"]).status.code(),
+        Some(0)
+    );
+
+    install.write_config("limits:\n  timeout: 5\n");
+    let output = sc_host(&install, &["validate-config"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("unknown field `timeout`"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn environment_overrides_the_config_file() {
+    let install = Install::with(&["hello_world"]);
+    install.write_config("");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_sc-host"))
+        .arg("--config")
+        .arg(install.dir.path().join("config.yaml"))
+        .arg("list-skills")
+        .env("SC_SKILLS_DIR", empty.path())
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    assert_eq!(stdout(&output), "no skills installed\n");
+}
+
+#[test]
+fn a_bad_config_value_names_the_key() {
+    let install = Install::with(&[]);
+    install.write_config("db:\n  provider: mongodb\n");
+    let output = sc_host(&install, &["list-skills"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("`db.provider`") && err.contains("mongodb"),
+        "{err}"
+    );
+}

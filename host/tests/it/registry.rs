@@ -1,0 +1,188 @@
+//! Loading skills: broken ones are recorded, not fatal; the compiled-
+//! component cache is used, and rebuilt when corrupt.
+
+use sc_host::runtime::cache::CacheOutcome;
+use sc_host::runtime::{DispatchError, RunStatus, SkillSlot};
+use serde_json::json;
+
+use crate::support::{Install, dispatch};
+
+fn failure(host: &sc_host::runtime::SkillHost, id: &str) -> String {
+    match host.skills().get(id) {
+        Some(SkillSlot::Failed { error, .. }) => error.clone(),
+        Some(SkillSlot::Ready(_)) => panic!("{id} should have failed to load"),
+        None => panic!("{id} is not in the registry"),
+    }
+}
+
+#[tokio::test]
+async fn a_broken_skill_does_not_stop_the_others() {
+    let install = Install::with(&["hello_world"]);
+    let broken = install.skills_dir().join("broken");
+    std::fs::create_dir_all(&broken).expect("dir");
+    std::fs::write(
+        broken.join("instruction.md"),
+        "---\nskill_id: broken\ndisplay_name: Broken\nversion: 0.1.0\ndescription: x\ngrants:\n  db:\n    read: logs\n---\n",
+    )
+    .expect("manifest");
+    std::fs::copy(
+        install.skills_dir().join("hello_world/skill.wasm"),
+        broken.join("skill.wasm"),
+    )
+    .expect("wasm");
+
+    let host = install.host();
+    let error = failure(&host, "broken");
+    assert!(error.contains("broken/instruction.md"), "{error}");
+    assert!(error.contains("`grants.db.read`"), "{error}");
+    let report = dispatch(&host, "hello_world", json!({})).await;
+    assert_eq!(report.status, RunStatus::Ok);
+    let refused = host
+        .dispatch("broken", sc_host::runtime::Trigger::Dispatch, json!({}))
+        .await;
+    assert!(
+        matches!(refused, Err(DispatchError::NotLoaded { .. })),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_component_files_are_explained() {
+    let install = Install::with(&["hello_world"]);
+    let manifest = std::fs::read_to_string(install.skills_dir().join("hello_world/instruction.md"))
+        .expect("read");
+    let wasm = std::fs::read(install.skills_dir().join("hello_world/skill.wasm")).expect("read");
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("core_module", b"\0asm\x01\0\0\0".to_vec()),
+        ("half_written", wasm[..wasm.len() / 2].to_vec()),
+        ("not_wasm", b"#!/bin/sh\necho hi\n".to_vec()),
+    ];
+    for (id, bytes) in &cases {
+        let dir = install.skills_dir().join(id);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("skill.wasm"), bytes).expect("wasm");
+        std::fs::write(
+            dir.join("instruction.md"),
+            manifest.replace("hello_world", id),
+        )
+        .expect("manifest");
+    }
+    let host = install.host();
+    assert!(failure(&host, "core_module").contains("core WebAssembly module, not a component"));
+    assert!(failure(&host, "half_written").contains("not a valid component"));
+    assert!(failure(&host, "not_wasm").contains("not a WebAssembly file"));
+    assert!(matches!(
+        host.skills().get("hello_world"),
+        Some(SkillSlot::Ready(_))
+    ));
+}
+
+#[tokio::test]
+async fn folder_name_must_match_skill_id() {
+    let install = Install::with(&[]);
+    let dir = install.skills_dir().join("renamed");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let source = crate::support::built_skill("hello_world");
+    std::fs::copy(source.join("skill.wasm"), dir.join("skill.wasm")).expect("copy");
+    std::fs::copy(source.join("instruction.md"), dir.join("instruction.md")).expect("copy");
+    let host = install.host();
+    assert!(failure(&host, "renamed").contains("does not match its folder `renamed`"));
+}
+
+fn cache_outcome(host: &sc_host::runtime::SkillHost, id: &str) -> CacheOutcome {
+    match host.skills().get(id) {
+        Some(SkillSlot::Ready(skill)) => skill.cache,
+        _ => panic!("{id} not loaded"),
+    }
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_and_corrupt_entries_rebuilt() {
+    let install = Install::with(&["hello_world"]);
+    assert_eq!(
+        cache_outcome(&install.host(), "hello_world"),
+        CacheOutcome::Compiled
+    );
+    assert_eq!(
+        cache_outcome(&install.host(), "hello_world"),
+        CacheOutcome::Hit
+    );
+
+    let cache_dir = install.data_dir().join("cache/components");
+    let entries: Vec<_> = std::fs::read_dir(&cache_dir)
+        .expect("cache dir")
+        .flatten()
+        .collect();
+    assert_eq!(entries.len(), 1, "one entry per component");
+    let entry = entries[0].path();
+    let mut bytes = std::fs::read(&entry).expect("entry");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&entry, &bytes).expect("corrupt");
+
+    let host = install.host();
+    assert_eq!(cache_outcome(&host, "hello_world"), CacheOutcome::Rebuilt);
+    assert_eq!(
+        dispatch(&host, "hello_world", json!({})).await.status,
+        RunStatus::Ok
+    );
+    assert_eq!(
+        cache_outcome(&install.host(), "hello_world"),
+        CacheOutcome::Hit
+    );
+}
+
+#[tokio::test]
+async fn hello_world_remembers_its_runs_across_restarts() {
+    let install = Install::with(&["hello_world"]);
+    let first = dispatch(&install.host(), "hello_world", json!({ "name": "analyst" })).await;
+    assert_eq!(first.status, RunStatus::Ok, "{first:#?}");
+    assert_eq!(first.summary, "hello, analyst (run 1)");
+    assert_eq!(first.result["db"]["available"], json!(false));
+    let db_reason = first.result["db"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        db_reason.contains("not configured") && db_reason.contains("db.provider"),
+        "{db_reason}"
+    );
+    let llm_reason = first.result["llm"]["reason"].as_str().unwrap_or_default();
+    assert!(llm_reason.contains("llm.provider"), "{llm_reason}");
+
+    let second = dispatch(&install.host(), "hello_world", json!({})).await;
+    assert_eq!(second.result["runs"], json!(2));
+    assert_eq!(second.result["trigger"], json!("dispatch"));
+}
+
+#[tokio::test]
+async fn disabled_and_unknown_skills_are_refused() {
+    let install = Install::with(&["hello_world"]);
+    let mut config = install.config();
+    config.skills.disabled = vec!["hello_world".to_owned()];
+    let host = install.host_with(config);
+    let disabled = host
+        .dispatch(
+            "hello_world",
+            sc_host::runtime::Trigger::Dispatch,
+            json!({}),
+        )
+        .await;
+    assert!(matches!(disabled, Err(DispatchError::Disabled(_))));
+    let unknown = host
+        .dispatch("nope", sc_host::runtime::Trigger::Dispatch, json!({}))
+        .await;
+    let message = unknown.expect_err("unknown").to_string();
+    assert!(message.contains("installed: hello_world"), "{message}");
+}
+
+#[tokio::test]
+async fn settings_from_config_reach_the_skill_only_through_grants() {
+    // hello_world has no secret grant; its manifest limits still apply.
+    let install = Install::with(&["hello_world"]);
+    let host = install.host();
+    match host.skills().get("hello_world") {
+        Some(SkillSlot::Ready(skill)) => {
+            assert_eq!(skill.manifest.limits.memory_mb, Some(64));
+            assert!(skill.manifest.grants.secrets.is_empty());
+        }
+        _ => panic!("hello_world not loaded"),
+    }
+}
