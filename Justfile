@@ -43,6 +43,7 @@ ci: lint test
 
 # The wasm target; rust-toolchain.toml lists it, but RUSTUP_AUTO_INSTALL=0 machines need it added.
 wasm-target:
+    rustup toolchain install >/dev/null
     rustup target add wasm32-wasip2 >/dev/null
 
 # Copy each built component and its manifest into <dest>/<skill_id>/.

@@ -109,7 +109,9 @@ fn bench_call_overhead(dir: &Path, calls: usize) {
         let host = SkillHost::start(Arc::new(config), backends).expect("host");
         let params = serde_json::json!({});
         for _ in 0..200 {
-            host.dispatch("noop", Trigger::Dispatch, params.clone()).await.expect("dispatch");
+            host.dispatch("noop", Trigger::Dispatch, params.clone())
+                .await
+                .expect("dispatch");
         }
         let mut samples = Vec::with_capacity(calls);
         for _ in 0..calls {

@@ -255,9 +255,9 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
         if name.starts_with(SECRET_ENV_PREFIX) || rest.starts_with("TEST_") {
             continue;
         }
-        match known.iter().find(|key| env_name(key) == *name) {
-            Some(key) => {
-                set_path(&mut tree, key, parse_scalar(raw));
+        match known.iter().find(|(key, _)| env_name(key) == *name) {
+            Some((key, shape)) => {
+                set_path(&mut tree, key, parse_as(shape, raw));
                 origins.insert(key.clone(), format!("environment variable {name}"));
             }
             None => warnings.push(format!(
@@ -266,7 +266,11 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
         }
     }
     for (key, raw) in &sources.flags {
-        set_path(&mut tree, key, parse_scalar(raw));
+        let shape = known
+            .iter()
+            .find(|(known_key, _)| known_key == key)
+            .map_or(&Value::Null, |(_, shape)| shape);
+        set_path(&mut tree, key, parse_as(shape, raw));
         origins.insert(key.clone(), format!("flag for `{key}`"));
     }
 
@@ -281,7 +285,7 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
     })?;
 
     validate(&config).map_err(|(key, message)| ConfigError::Invalid {
-        origin: origins.get(key).cloned().unwrap_or_else(|| origin.clone()),
+        origin: origin_of(&origins, key).unwrap_or_else(|| origin.clone()),
         message: format!("`{key}`: {message}"),
     })?;
 
@@ -300,6 +304,20 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
         file,
         warnings,
     })
+}
+
+/// Where the value at `path` (or its parent, for `a.b[0]`) came from.
+fn origin_of(origins: &BTreeMap<String, String>, path: &str) -> Option<String> {
+    origins
+        .iter()
+        .filter(|(key, _)| {
+            path == key.as_str()
+                || path
+                    .strip_prefix(key.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        })
+        .max_by_key(|(key, _)| key.len())
+        .map(|(_, origin)| origin.clone())
 }
 
 type FileLayer = (Mapping, Option<PathBuf>, String);
@@ -412,15 +430,16 @@ fn check_range(
     Ok(())
 }
 
-/// Dotted paths of every scalar or list key, from the defaults.
-fn known_keys() -> Vec<String> {
+/// Dotted paths of every scalar or list key, with its default value (whose
+/// shape says how to read an environment variable for it).
+fn known_keys() -> Vec<(String, Value)> {
     let defaults = serde_yaml_ng::to_value(Config::default()).unwrap_or(Value::Null);
     let mut keys = Vec::new();
     collect_leaves(&defaults, String::new(), &mut keys);
     keys
 }
 
-fn collect_leaves(value: &Value, prefix: String, keys: &mut Vec<String>) {
+fn collect_leaves(value: &Value, prefix: String, keys: &mut Vec<(String, Value)>) {
     match value {
         Value::Mapping(map) if !map.is_empty() => {
             for (key, child) in map {
@@ -435,7 +454,7 @@ fn collect_leaves(value: &Value, prefix: String, keys: &mut Vec<String>) {
         }
         // Free-form maps (skill settings) are set in the file only.
         Value::Mapping(_) => {}
-        _ => keys.push(prefix),
+        _ => keys.push((prefix, value.clone())),
     }
 }
 
@@ -444,12 +463,25 @@ pub fn env_name(key: &str) -> String {
     format!("{ENV_PREFIX}{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
-fn parse_scalar(raw: &str) -> Value {
-    // Lists come as `a,b` or YAML flow `[a, b]`; everything else as a YAML
-    // scalar so `true` and `30` get their types.
-    match serde_yaml_ng::from_str::<Value>(raw) {
-        Ok(value @ (Value::Bool(_) | Value::Number(_) | Value::Sequence(_))) => value,
-        _ => Value::String(raw.to_owned()),
+/// Reads an environment or flag value in the shape of the key's default:
+/// lists as `a,b` (or YAML `[a, b]`), strings verbatim, numbers and
+/// booleans as YAML scalars (a wrong one then fails with the key's name).
+fn parse_as(shape: &Value, raw: &str) -> Value {
+    match shape {
+        Value::String(_) => Value::String(raw.to_owned()),
+        Value::Sequence(_) => match serde_yaml_ng::from_str::<Value>(raw) {
+            Ok(list @ Value::Sequence(_)) => list,
+            _ => Value::Sequence(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| Value::String(item.to_owned()))
+                    .collect(),
+            ),
+        },
+        _ => {
+            serde_yaml_ng::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+        }
     }
 }
 
@@ -580,7 +612,27 @@ mod tests {
     fn env_names_follow_the_key_path() {
         assert_eq!(env_name("db.provider"), "SC_DB_PROVIDER");
         assert_eq!(env_name("data_dir"), "SC_DATA_DIR");
-        assert!(known_keys().contains(&"skills_dir".to_owned()));
-        assert!(known_keys().contains(&"skills.disabled".to_owned()));
+        let keys: Vec<String> = known_keys().into_iter().map(|(key, _)| key).collect();
+        assert!(keys.contains(&"skills_dir".to_owned()));
+        assert!(keys.contains(&"skills.disabled".to_owned()));
+    }
+
+    #[test]
+    fn environment_values_take_the_shape_of_the_key() {
+        let (_dir, sources) = sources(
+            "",
+            &[
+                ("SC_SKILLS_DISABLED", "a, b"),
+                ("SC_DATA_DIR", "2024"),
+                ("SC_LIMITS_MEMORY_MB", "64"),
+            ],
+        );
+        let loaded = load(&sources).expect("load");
+        assert_eq!(
+            loaded.config.skills.disabled,
+            vec!["a".to_owned(), "b".to_owned()]
+        );
+        assert!(loaded.config.data_dir.ends_with("2024"));
+        assert_eq!(loaded.config.limits.memory_mb, 64);
     }
 }

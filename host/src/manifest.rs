@@ -213,11 +213,19 @@ impl Manifest {
         if let Some(schedule) = &self.schedule {
             validate_schedule(schedule)?;
         }
-        for pattern in self.grants.db.read.iter() {
-            validate_index_pattern(pattern).map_err(|m| ("grants.db.read", m))?;
-        }
-        for pattern in self.grants.db.write.iter() {
-            validate_index_pattern(pattern).map_err(|m| ("grants.db.write", m))?;
+        for (key, patterns) in [
+            ("grants.db.read", &self.grants.db.read),
+            ("grants.db.write", &self.grants.db.write),
+        ] {
+            for pattern in patterns {
+                if pattern.contains(',') {
+                    return Err((
+                        key,
+                        format!("`{pattern}`: list each pattern as its own item"),
+                    ));
+                }
+                validate_index_pattern(pattern).map_err(|m| (key, m))?;
+            }
         }
         for host in &self.grants.http.hosts {
             let bare = host.strip_prefix("*.").unwrap_or(host);

@@ -36,7 +36,10 @@ use serde_json::Value;
 pub mod __bindings {
     #![allow(missing_docs, reason = "generated code; the WIT files carry the docs")]
     #![allow(unused_qualifications, reason = "generated code")]
-    #![allow(clippy::too_many_arguments, reason = "generated code mirrors the WIT signatures")]
+    #![allow(
+        clippy::too_many_arguments,
+        reason = "generated code mirrors the WIT signatures"
+    )]
     wit_bindgen::generate!({
         path: "../wit",
         world: "skill",

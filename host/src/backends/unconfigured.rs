@@ -19,6 +19,12 @@ fn db_missing<T>() -> Result<T, CapabilityError> {
     ))
 }
 
+fn rag_missing<T>() -> Result<T, CapabilityError> {
+    Err(CapabilityError::NotConfigured(
+        "no retrieval store is configured: rag keeps its documents in the telemetry store (`db.provider: none` in config.yaml)".to_owned(),
+    ))
+}
+
 fn llm_missing<T>() -> Result<T, CapabilityError> {
     Err(CapabilityError::NotConfigured(
         "no model is configured (`llm.provider: none` in config.yaml)".to_owned(),
@@ -61,15 +67,10 @@ impl LlmBackend for Unconfigured {
 #[async_trait::async_trait]
 impl RagBackend for Unconfigured {
     async fn store(&self, _: &str, _: Vec<Document>) -> Result<Vec<String>, CapabilityError> {
-        db_missing()
+        rag_missing()
     }
-    async fn retrieve(
-        &self,
-        _: &str,
-        _: u32,
-        _: Option<&str>,
-    ) -> Result<Retrieval, CapabilityError> {
-        db_missing()
+    async fn retrieve(&self, _: &str, _: u32, _: &[String]) -> Result<Retrieval, CapabilityError> {
+        rag_missing()
     }
 }
 

@@ -76,8 +76,39 @@ fn parse_json(what: &str, text: &str) -> Result<Value, CapabilityError> {
         .map_err(|err| CapabilityError::InvalidInput(format!("{what} is not valid JSON: {err}")))
 }
 
+/// Clauses that fetch documents from another index than the one searched
+/// (terms lookup, more_like_this, percolate, indexed shapes). The grant
+/// check covers only the searched pattern, so these are refused.
+const CROSS_INDEX_CLAUSES: [&str; 5] =
+    ["terms", "more_like_this", "percolate", "geo_shape", "shape"];
+
+fn refuse_cross_index(value: &Value, inside: Option<&str>) -> Result<(), CapabilityError> {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if let Some(clause) = inside
+                    && matches!(key.as_str(), "index" | "_index" | "indexed_shape")
+                {
+                    return Err(CapabilityError::InvalidInput(format!(
+                        "`{clause}` may not read from another index (`{key}`); search that index directly so its grant is checked"
+                    )));
+                }
+                let clause =
+                    inside.or_else(|| CROSS_INDEX_CLAUSES.iter().copied().find(|c| c == key));
+                refuse_cross_index(child, clause)?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| refuse_cross_index(item, inside)),
+        _ => Ok(()),
+    }
+}
+
 fn parse_object(what: &str, text: &str) -> Result<Value, CapabilityError> {
     let value = parse_json(what, text)?;
+    refuse_cross_index(&value, None)?;
     if !value.is_object() {
         return Err(CapabilityError::InvalidInput(format!(
             "{what} must be a JSON object"
@@ -182,5 +213,34 @@ impl wit::Host for DbState {
             .field_mappings(&index_pattern)
             .await?
             .to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::refuse_cross_index;
+
+    #[test]
+    fn clauses_that_read_other_indices_are_refused() {
+        let lookups = [
+            json!({"query": {"terms": {"user.name": {"index": "secrets", "id": "1", "path": "names"}}}}),
+            json!({"query": {"more_like_this": {"like": [{"_index": "secrets", "_id": "1"}]}}}),
+            json!({"query": {"bool": {"filter": [{"geo_shape": {"loc": {"indexed_shape": {"index": "x", "id": "1"}}}}]}}}),
+            json!({"query": {"percolate": {"field": "q", "index": "other", "id": "1"}}}),
+        ];
+        for body in lookups {
+            assert!(refuse_cross_index(&body, None).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn ordinary_queries_pass() {
+        let body = json!({
+            "query": {"bool": {"filter": [{"terms": {"destination.port": [22, 443]}}, {"term": {"index": "x"}}]}},
+            "aggs": {"ports": {"terms": {"field": "destination.port", "size": 10}}}
+        });
+        assert!(refuse_cross_index(&body, None).is_ok());
     }
 }

@@ -30,6 +30,18 @@ impl HttpState {
 
 /// The host part of an absolute http(s) URL.
 fn host_of(url: &str) -> Result<&str, CapabilityError> {
+    // Characters on which URL parsers disagree (`\` is a separator to some,
+    // escapes decode differently) could make the checked host differ from
+    // the one contacted, so they are refused outright.
+    if url
+        .chars()
+        .any(|c| c == '\\' || c == '%' || c.is_whitespace() || c.is_control())
+    {
+        return Err(CapabilityError::InvalidInput(
+            "URLs may not contain backslashes, percent-escapes, whitespace or control characters"
+                .to_owned(),
+        ));
+    }
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
@@ -76,6 +88,8 @@ mod tests {
         assert_eq!(host_of("http://example.com:8080").ok(), Some("example.com"));
         assert!(host_of("ftp://example.com").is_err());
         assert!(host_of("https://user:pw@example.com/").is_err());
+        assert!(host_of("https://evil.com\\.x.example.org/").is_err());
+        assert!(host_of("https://evil.com%2f.example.org/").is_err());
         assert!(host_of("https:///path").is_err());
     }
 }

@@ -27,6 +27,25 @@ impl LogState {
     }
 }
 
+/// Escapes control characters (newlines included), so a skill cannot forge
+/// extra lines or terminal sequences in the host's log.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 fn cut(text: &str) -> &str {
     match text.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((at, _)) => &text[..at],
@@ -50,7 +69,7 @@ impl wit::Host for LogState {
             return Ok(());
         }
         let skill = self.call.skill_id.as_str();
-        let message = cut(&message);
+        let message = printable(cut(&message));
         // Field values are data from the skill; `?` quotes and escapes them.
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (cut(k), cut(v))).collect();
         match level {
@@ -61,5 +80,19 @@ impl wit::Host for LogState {
             wit::Level::Error => tracing::error!(target: "skill", skill, ?fields, "{message}"),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("ok"), "ok");
+        assert_eq!(
+            printable("a\nINFO forged\r\x1b[2J"),
+            "a\\nINFO forged\\r\\u{1b}[2J"
+        );
     }
 }

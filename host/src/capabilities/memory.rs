@@ -96,6 +96,18 @@ impl MemoryState {
     pub fn new(call: Arc<CallContext>, backend: Arc<dyn MemoryBackend>) -> Self {
         Self { call, backend }
     }
+
+    /// Runs a database call off the async workers: SQLite blocks (up to its
+    /// busy timeout when another process holds the lock).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn MemoryBackend) -> Result<T, CapabilityError> + Send + 'static,
+    ) -> Result<T, CapabilityError> {
+        let backend = self.backend.clone();
+        tokio::task::spawn_blocking(move || work(backend.as_ref()))
+            .await
+            .map_err(|_| CapabilityError::Backend("the memory database call failed".to_owned()))?
+    }
 }
 
 fn list_of(list: wit::EntryList) -> MemoryList {
@@ -116,20 +128,21 @@ impl wit::Host for MemoryState {
     async fn get(&mut self, key: String) -> Result<Option<String>, CapabilityError> {
         self.call.charge()?;
         self.call.grants.memory_key(&key)?;
-        self.backend.get(&key)
+        self.blocking(move |b| b.get(&key)).await
     }
 
     async fn set(&mut self, key: String, value: String) -> Result<(), CapabilityError> {
         self.call.charge()?;
         self.call.grants.memory_key(&key)?;
         check_json("the value", &value)?;
-        self.backend.set(&self.call.skill_id, &key, &value)
+        let skill = self.call.skill_id.clone();
+        self.blocking(move |b| b.set(&skill, &key, &value)).await
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, CapabilityError> {
         self.call.charge()?;
         self.call.grants.memory_key(&key)?;
-        self.backend.delete(&key)
+        self.blocking(move |b| b.delete(&key)).await
     }
 
     async fn append(
@@ -144,8 +157,9 @@ impl wit::Host for MemoryState {
         if let Some(data) = &data {
             check_json("the entry's data", data)?;
         }
-        self.backend
-            .append(list, &self.call.skill_id, &text, data.as_deref())
+        let skill = self.call.skill_id.clone();
+        self.blocking(move |b| b.append(list, &skill, &text, data.as_deref()))
+            .await
     }
 
     async fn recent(
@@ -156,9 +170,10 @@ impl wit::Host for MemoryState {
         self.call.charge()?;
         let list = list_of(list);
         self.call.grants.memory_list(list)?;
-        Ok(self
-            .backend
-            .recent(list, limit)?
+        let entries = self
+            .blocking(move |b| b.recent(list, limit.min(1_000)))
+            .await?;
+        Ok(entries
             .into_iter()
             .map(|e| wit::Entry {
                 id: e.id,
@@ -173,17 +188,18 @@ impl wit::Host for MemoryState {
     async fn set_focus(&mut self, focus: Option<String>) -> Result<(), CapabilityError> {
         self.call.charge()?;
         self.call.grants.memory_agent_state()?;
-        self.backend.set_focus(focus.as_deref())
+        self.blocking(move |b| b.set_focus(focus.as_deref())).await
     }
 
     async fn set_status(&mut self, status: wit::AgentStatus) -> Result<(), CapabilityError> {
         self.call.charge()?;
         self.call.grants.memory_agent_state()?;
-        self.backend.set_status(match status {
+        let status = match status {
             wit::AgentStatus::Idle => AgentStatus::Idle,
             wit::AgentStatus::Active => AgentStatus::Active,
             wit::AgentStatus::Investigating => AgentStatus::Investigating,
             wit::AgentStatus::Escalating => AgentStatus::Escalating,
-        })
+        };
+        self.blocking(move |b| b.set_status(status)).await
     }
 }

@@ -17,12 +17,13 @@ pub trait RagBackend: Send + Sync {
         skill_id: &str,
         documents: Vec<Document>,
     ) -> Result<Vec<String>, CapabilityError>;
-    /// Retrieves the `k` best matches, optionally in one category.
+    /// Retrieves the `k` best matches among documents in `categories` (never
+    /// empty: the requested category, or every category the skill may use).
     async fn retrieve(
         &self,
         query: &str,
         k: u32,
-        category: Option<&str>,
+        categories: &[String],
     ) -> Result<Retrieval, CapabilityError>;
 }
 
@@ -55,19 +56,26 @@ impl wit::Host for RagState {
         category: Option<String>,
     ) -> Result<Retrieval, CapabilityError> {
         self.call.charge()?;
-        match &category {
-            Some(category) => self.call.grants.rag_category(category)?,
-            None if self.call.grants.grants().rag.categories.is_empty() => {
-                // Retrieval across categories still needs at least one grant.
-                self.call.grants.rag_category("any")?;
+        let categories = match category {
+            Some(category) => {
+                self.call.grants.rag_category(&category)?;
+                vec![category]
             }
-            None => {}
-        }
+            None => {
+                let granted = self.call.grants.grants().rag.categories.clone();
+                if granted.is_empty() {
+                    // Retrieval across categories still needs a grant; this
+                    // produces the refusal that says how to add one.
+                    self.call.grants.rag_category("<category>")?;
+                }
+                granted
+            }
+        };
         if k == 0 || k > 100 {
             return Err(CapabilityError::InvalidInput(
                 "k must be 1..=100".to_owned(),
             ));
         }
-        self.backend.retrieve(&query, k, category.as_deref()).await
+        self.backend.retrieve(&query, k, &categories).await
     }
 }

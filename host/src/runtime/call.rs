@@ -169,6 +169,7 @@ pub async fn run(
     let (stdout, stderr) = output.take();
     for (stream, text) in [("stdout", &stdout), ("stderr", &stderr)] {
         for line in text.lines().filter(|l| !l.trim().is_empty()).take(200) {
+            let line = crate::capabilities::log::printable(line);
             tracing::info!(target: "skill", skill = %skill_id, stream, "{line}");
         }
     }

@@ -13,6 +13,8 @@ use crate::capabilities::{CapabilityStates, RunLimitExceeded};
 #[derive(Debug)]
 pub struct MemoryCap {
     max_bytes: usize,
+    /// Bytes of linear memory across every memory of the instance.
+    used_bytes: usize,
     /// Set when the run hit the cap.
     pub exceeded: bool,
 }
@@ -22,6 +24,7 @@ impl MemoryCap {
     pub fn new(megabytes: u64) -> Self {
         Self {
             max_bytes: usize::try_from(megabytes.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+            used_bytes: 0,
             exceeded: false,
         }
     }
@@ -34,16 +37,22 @@ impl MemoryCap {
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+        // The cap is for the run, not per memory: a component with several
+        // memories shares one budget.
+        let total = self
+            .used_bytes
+            .saturating_add(desired.saturating_sub(current));
+        if total > self.max_bytes {
             self.exceeded = true;
             return Err(wasmtime::Error::new(RunLimitExceeded::Memory(
                 self.megabytes(),
             )));
         }
+        self.used_bytes = total;
         Ok(true)
     }
 
@@ -53,19 +62,19 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(desired <= 100_000)
     }
 
     fn instances(&self) -> usize {
-        1_000
+        100
     }
 
     fn tables(&self) -> usize {
-        1_000
+        100
     }
 
     fn memories(&self) -> usize {
-        100
+        10
     }
 }
 
