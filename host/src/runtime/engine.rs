@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use wasmtime::component::Linker;
-use wasmtime::{Config as EngineConfig, Engine};
+use wasmtime::{
+    Config as EngineConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use super::bindings::SkillPre;
 use super::cache::{CacheOutcome, ComponentCache, sha256_hex};
@@ -57,6 +59,16 @@ impl Engines {
         let mut config = EngineConfig::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // Every call instantiates afresh; the pooling allocator reuses
+        // pre-reserved slots instead of mapping new memory each time.
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling.total_component_instances(256);
+        pooling.total_core_instances(1_024);
+        pooling.total_memories(512);
+        pooling.total_tables(512);
+        pooling.max_memories_per_component(16);
+        pooling.max_memory_size(4 << 30);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
 
         let mut linker = Linker::new(&engine);
