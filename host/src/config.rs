@@ -42,6 +42,12 @@ pub struct Config {
     pub memory: MemoryConfig,
     /// Outbound HTTP for skills.
     pub http: HttpConfig,
+    /// When skills run by themselves.
+    pub scheduler: SchedulerConfig,
+    /// Picking up changed skill folders while running.
+    pub reload: ReloadConfig,
+    /// The HTTP API of `sc-host service`.
+    pub api: ApiConfig,
 }
 
 impl Default for Config {
@@ -56,6 +62,9 @@ impl Default for Config {
             llm: LlmConfig::default(),
             memory: MemoryConfig::default(),
             http: HttpConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            reload: ReloadConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -69,6 +78,9 @@ pub struct SkillsConfig {
     /// `skills.settings.<skill_id>.<key>`: what a skill reads through the
     /// `config` capability.
     pub settings: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// `skills.pins.<skill_id>: <sha256>`: the only component allowed for
+    /// that skill; any other file is refused.
+    pub pins: BTreeMap<String, String>,
 }
 
 /// Default limits, applied where a manifest's `limits` leaves a value out.
@@ -179,6 +191,110 @@ pub enum HttpProvider {
 pub struct HttpConfig {
     /// Which client to use.
     pub provider: HttpProvider,
+}
+
+/// The scheduler.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Runs of different skills going at once.
+    pub max_concurrent: usize,
+    /// On shutdown, how long running skills may take to finish.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: 2,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+/// Hot reload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadConfig {
+    /// Watch `skills_dir` and reload changed skills.
+    pub enabled: bool,
+    /// Quiet time after the last change before a folder is reloaded.
+    pub debounce_ms: u64,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            debounce_ms: 100,
+        }
+    }
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// Who may call it.
+    pub auth: AuthConfig,
+    /// Browser origins allowed to call it (CORS); none by default.
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Dispatches one client may make per minute.
+    pub dispatch_per_minute: u32,
+    /// Chat messages one client may send per minute.
+    pub chat_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:7799".to_owned(),
+            auth: AuthConfig::default(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 1 << 20,
+            dispatch_per_minute: 600,
+            chat_per_minute: 30,
+        }
+    }
+}
+
+/// API authentication.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Bearer tokens. Required when the API binds beyond loopback.
+    pub tokens: Vec<ApiToken>,
+    /// Accept unauthenticated calls on a loopback address when no tokens
+    /// are configured.
+    pub allow_loopback_without_token: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            allow_loopback_without_token: true,
+        }
+    }
+}
+
+/// One API token: its id (recorded in the audit trail) and where its value
+/// is — as a sha256 hash here, or as plain text in an environment variable.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Name shown in the audit trail.
+    pub id: String,
+    /// sha256 (hex) of the token (`printf %s TOKEN | sha256sum`).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Environment variable holding the token.
+    #[serde(default)]
+    pub env: Option<String>,
 }
 
 /// A configuration problem, with the key and the layer it came from.
@@ -412,6 +528,29 @@ fn validate(config: &Config) -> Result<(), (&'static str, String)> {
         16,
         64 << 20,
     )?;
+    check_range("scheduler.max_concurrent", config.scheduler.max_concurrent as u64, 1, 256)?;
+    check_range("reload.debounce_ms", config.reload.debounce_ms, 0, 60_000)?;
+    if config.api.bind.parse::<std::net::SocketAddr>().is_err() {
+        return Err((
+            "api.bind",
+            format!("`{}` is not an address:port such as 127.0.0.1:7799", config.api.bind),
+        ));
+    }
+    for token in &config.api.auth.tokens {
+        match (&token.sha256, &token.env) {
+            (Some(hash), None) if hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {}
+            (Some(_), None) => {
+                return Err(("api.auth.tokens", format!("token `{}`: sha256 must be 64 hex digits", token.id)));
+            }
+            (None, Some(_)) => {}
+            _ => {
+                return Err((
+                    "api.auth.tokens",
+                    format!("token `{}`: set exactly one of `sha256` or `env`", token.id),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -2,9 +2,13 @@
 //! components and runs them with only the capabilities their manifests
 //! grant.
 
+pub mod api;
+pub mod audit;
 pub mod backends;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod history;
 pub mod manifest;
 pub mod runtime;
+pub mod scheduler;

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::capabilities::CapabilityError;
 use crate::capabilities::grants::MemoryList;
-use crate::capabilities::memory::{AgentStatus, Entry, MemoryBackend};
+use crate::capabilities::memory::{AgentStatus, Alert, AlertStatus, Entry, MemoryBackend, MemorySnapshot};
 use crate::config::MemoryConfig;
 
 const SCHEMA: &str = "
@@ -35,25 +35,13 @@ CREATE TABLE IF NOT EXISTS agent_state (
     focus TEXT,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_status (
+    entry_id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 INSERT OR IGNORE INTO agent_state (id, status, focus, updated_at) VALUES (1, 'IDLE', NULL, '');
 ";
-
-/// What `sc-host status` and the API show of memory.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MemorySnapshot {
-    /// The agent's status.
-    pub status: AgentStatus,
-    /// What it is focused on.
-    pub focus: Option<String>,
-    /// Newest findings first.
-    pub findings: Vec<Entry>,
-    /// Newest decisions first.
-    pub decisions: Vec<Entry>,
-    /// Newest escalations first.
-    pub escalations: Vec<Entry>,
-    /// How many keys are set.
-    pub keys: u64,
-}
 
 /// SQLite-backed memory.
 pub struct SqliteMemory {
@@ -115,27 +103,6 @@ impl SqliteMemory {
             )));
         }
         Ok(())
-    }
-
-    /// Everything `sc-host status` shows, `limit` entries per list.
-    pub fn snapshot(&self, limit: u32) -> Result<MemorySnapshot, CapabilityError> {
-        let (status, focus) = self.with_conn(|conn| {
-            conn.query_row(
-                "SELECT status, focus FROM agent_state WHERE id = 1",
-                [],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
-            )
-        })?;
-        let keys: i64 =
-            self.with_conn(|conn| conn.query_row("SELECT COUNT(*) FROM kv", [], |row| row.get(0)))?;
-        Ok(MemorySnapshot {
-            status: AgentStatus::parse(&status).unwrap_or(AgentStatus::Idle),
-            focus,
-            findings: self.recent(MemoryList::Findings, limit)?,
-            decisions: self.recent(MemoryList::Decisions, limit)?,
-            escalations: self.recent(MemoryList::Escalations, limit)?,
-            keys: u64::try_from(keys).unwrap_or(0),
-        })
     }
 }
 
@@ -236,6 +203,70 @@ impl MemoryBackend for SqliteMemory {
         })
     }
 
+    fn snapshot(&self, limit: u32) -> Result<MemorySnapshot, CapabilityError> {
+        let (status, focus) = self.with_conn(|conn| {
+            conn.query_row(
+                "SELECT status, focus FROM agent_state WHERE id = 1",
+                [],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
+            )
+        })?;
+        let keys: i64 =
+            self.with_conn(|conn| conn.query_row("SELECT COUNT(*) FROM kv", [], |row| row.get(0)))?;
+        Ok(MemorySnapshot {
+            status: AgentStatus::parse(&status).unwrap_or(AgentStatus::Idle),
+            focus,
+            findings: self.recent(MemoryList::Findings, limit)?,
+            decisions: self.recent(MemoryList::Decisions, limit)?,
+            escalations: self.recent(MemoryList::Escalations, limit)?,
+            keys: u64::try_from(keys).unwrap_or(0),
+        })
+    }
+
+    fn alerts(&self, limit: u32) -> Result<Vec<Alert>, CapabilityError> {
+        let escalations = self.recent(MemoryList::Escalations, limit)?;
+        let statuses: Vec<Option<String>> = self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT status FROM alert_status WHERE entry_id = ?1")?;
+            escalations
+                .iter()
+                .map(|e| stmt.query_row([e.id], |row| row.get(0)).optional())
+                .collect()
+        })?;
+        Ok(escalations
+            .into_iter()
+            .zip(statuses)
+            .map(|(entry, status)| Alert {
+                entry,
+                status: status
+                    .as_deref()
+                    .and_then(AlertStatus::parse)
+                    .unwrap_or(AlertStatus::Unread),
+            })
+            .collect())
+    }
+
+    fn set_alert_status(&self, id: i64, status: AlertStatus) -> Result<bool, CapabilityError> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction()?;
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM entries WHERE id = ?1 AND list = 'escalations'",
+                    [id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if exists {
+                tx.execute(
+                    "INSERT OR REPLACE INTO alert_status (entry_id, status, updated_at) VALUES (?1, ?2, ?3)",
+                    params![id, status.as_str(), now()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(exists)
+        })
+    }
+
     fn set_status(&self, status: AgentStatus) -> Result<(), CapabilityError> {
         self.with_conn(|conn| {
             conn.execute(
@@ -331,6 +362,21 @@ mod tests {
         let snapshot = memory.snapshot(5).expect("snapshot");
         assert_eq!(snapshot.status, AgentStatus::Investigating);
         assert_eq!(snapshot.focus.as_deref(), Some("10.0.0.5 beaconing"));
+    }
+
+    #[test]
+    fn escalations_are_alerts_with_a_status() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let memory = open(dir.path(), MemoryConfig::default());
+        let id = memory
+            .append(MemoryList::Escalations, "triage", "10.0.0.5 beaconing", None)
+            .expect("append");
+        let finding = memory.append(MemoryList::Findings, "triage", "x", None).expect("append");
+        assert_eq!(memory.alerts(10).expect("alerts")[0].status, AlertStatus::Unread);
+        assert!(memory.set_alert_status(id, AlertStatus::Investigating).expect("set"));
+        assert_eq!(memory.alerts(10).expect("alerts")[0].status, AlertStatus::Investigating);
+        assert!(!memory.set_alert_status(finding, AlertStatus::Read).expect("set"), "findings are not alerts");
+        assert!(!memory.set_alert_status(9_999, AlertStatus::Read).expect("set"));
     }
 
     #[test]

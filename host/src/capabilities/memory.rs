@@ -9,7 +9,7 @@ use super::{CallContext, CapabilityError};
 use crate::runtime::bindings::securityclaw::skill::memory as wit;
 
 /// The agent's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AgentStatus {
     /// Nothing in progress.
@@ -47,7 +47,7 @@ impl AgentStatus {
 }
 
 /// An entry of a list.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Entry {
     /// Increasing id.
     pub id: i64,
@@ -58,7 +58,68 @@ pub struct Entry {
     /// One line.
     pub text: String,
     /// Details as JSON.
+    #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
+}
+
+/// Where an analyst is with an escalation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Nobody has looked yet.
+    Unread,
+    /// Seen.
+    Read,
+    /// Being worked on.
+    Investigating,
+    /// Done.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// Name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unread => "unread",
+            Self::Read => "read",
+            Self::Investigating => "investigating",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Unread, Self::Read, Self::Investigating, Self::Resolved]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// An escalation as an alert for analysts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Alert {
+    /// The escalation entry.
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// Where an analyst is with it.
+    pub status: AlertStatus,
+}
+
+/// What `sc-host status` and `GET /api/memory` show.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct MemorySnapshot {
+    /// The agent's status.
+    pub status: AgentStatus,
+    /// What it is focused on.
+    pub focus: Option<String>,
+    /// Newest findings first.
+    pub findings: Vec<Entry>,
+    /// Newest decisions first.
+    pub decisions: Vec<Entry>,
+    /// Newest escalations first.
+    pub escalations: Vec<Entry>,
+    /// How many keys are set.
+    pub keys: u64,
 }
 
 /// The durable store behind `memory`.
@@ -83,6 +144,12 @@ pub trait MemoryBackend: Send + Sync {
     fn set_focus(&self, focus: Option<&str>) -> Result<(), CapabilityError>;
     /// Sets the status.
     fn set_status(&self, status: AgentStatus) -> Result<(), CapabilityError>;
+    /// Status, focus and the newest `limit` entries of each list.
+    fn snapshot(&self, limit: u32) -> Result<MemorySnapshot, CapabilityError>;
+    /// Escalations with their alert status, newest first.
+    fn alerts(&self, limit: u32) -> Result<Vec<Alert>, CapabilityError>;
+    /// Sets an escalation's alert status; false when there is no such escalation.
+    fn set_alert_status(&self, id: i64, status: AlertStatus) -> Result<bool, CapabilityError>;
 }
 
 /// Per-call state of `memory`.

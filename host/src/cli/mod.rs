@@ -1,7 +1,9 @@
 //! The `sc-host` command line: thin subcommands over the library.
 
+mod audit;
 mod dispatch;
-mod list_skills;
+pub mod list_skills;
+mod service;
 mod validate;
 
 use std::path::PathBuf;
@@ -48,6 +50,16 @@ pub enum Command {
     Dispatch(dispatch::Args),
     /// Check config.yaml and every skill manifest; print each problem.
     ValidateConfig,
+    /// Run the scheduler and hot reload until stopped (no HTTP).
+    Run,
+    /// Run the scheduler, hot reload and the HTTP API until stopped.
+    Service(service::ServiceArgs),
+    /// The audit trail.
+    Audit {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 impl Cli {
@@ -113,7 +125,10 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::ListSkills(args) => list_skills::run(&loaded.config, args),
         Command::Dispatch(args) => dispatch::run(loaded.config, args),
-        Command::ValidateConfig => unreachable!("handled above"),
+        Command::Run => service::run(loaded.config),
+        Command::Service(args) => service::service(loaded.config, args),
+        Command::Audit { command } => audit::run(&loaded.config, command),
+        Command::ValidateConfig => Ok(validate::run(&cli)),
     };
     match result {
         Ok(code) => code,

@@ -34,7 +34,7 @@ pub enum Trigger {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// The skill did its work.
@@ -60,7 +60,7 @@ impl RunStatus {
 }
 
 /// The report of one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunReport {
     /// The skill.
     pub skill: String,
@@ -69,6 +69,7 @@ pub struct RunReport {
     /// One line for people.
     pub summary: String,
     /// The skill's result (JSON), `null` when none.
+    #[schema(value_type = Object)]
     pub result: Value,
     /// Why the run failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -180,7 +181,7 @@ pub async fn run(
         summary: String::new(),
         result: Value::Null,
         error: None,
-        execution_time_ms: started.elapsed().as_secs_f64() * 1000.0,
+        execution_time_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
         host_calls: call.host_calls(),
     };
     match result {

@@ -1,36 +1,73 @@
 //! The skill runtime: the engine and its one `bindgen!`, the compiled
-//! component cache, the registry, and the single call path every run takes.
+//! component cache, the registry (with atomic hot swaps), and the single
+//! call path every run takes.
 
 pub mod bindings;
 pub mod cache;
 pub mod call;
 pub mod engine;
 pub mod registry;
+pub mod reload;
 pub mod sandbox;
 pub mod state;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 
+use chrono::Utc;
 use serde_json::Value;
 
+use crate::audit::{AuditEvent, AuditLog, digest};
 use crate::capabilities::Backends;
 use crate::config::Config;
+use crate::history::History;
 pub use call::{RunInput, RunReport, RunStatus, Trigger};
 pub use engine::{Engines, LoadedSkill};
 pub use registry::ScannedSkill;
 
-/// A skill as the registry holds it.
-pub enum SkillSlot {
-    /// Ready to run.
-    Ready(Arc<LoadedSkill>),
-    /// Could not be loaded; the reason, and the manifest if it parsed.
-    Failed {
-        /// Why.
-        error: String,
-        /// The scanned folder.
-        scanned: Box<ScannedSkill>,
+/// One installed skill: the version serving calls, and the latest problem.
+#[derive(Clone)]
+pub struct SkillEntry {
+    /// The folder name (the skill id).
+    pub id: String,
+    /// The version that serves new calls; `None` when none ever loaded.
+    pub current: Option<Arc<LoadedSkill>>,
+    /// Why the newest files could not be loaded. With `current` set, the
+    /// previous version keeps serving.
+    pub error: Option<String>,
+    /// The folder as last read (its manifest, even when the load failed).
+    pub scanned: ScannedSkill,
+}
+
+impl SkillEntry {
+    /// Ready to run?
+    pub fn is_ready(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// The manifest of the serving version, or else of the files on disk.
+    pub fn manifest(&self) -> Option<&crate::manifest::Manifest> {
+        match &self.current {
+            Some(skill) => Some(&skill.manifest),
+            None => self.scanned.manifest.as_ref().ok(),
+        }
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new version now serves.
+    Loaded {
+        /// sha256 of the new component.
+        sha256: String,
     },
+    /// The files are the serving version already.
+    Unchanged,
+    /// The new files were refused; the previous version (if any) serves.
+    Rejected(String),
+    /// The folder is gone; the skill is unloaded (running calls finish).
+    Removed,
 }
 
 /// Why a dispatch did not run the skill at all.
@@ -54,39 +91,87 @@ pub enum DispatchError {
         /// Why it failed to load.
         reason: String,
     },
-    /// Listed in `skills.disabled`.
-    #[error("skill `{0}` is disabled (remove it from `skills.disabled` in config.yaml to run it)")]
+    /// Switched off.
+    #[error(
+        "skill `{0}` is disabled (remove it from `skills.disabled` in config.yaml, or enable it through the API)"
+    )]
     Disabled(String),
     /// Parameters are not a JSON object.
     #[error("parameters must be a JSON object, got {0}")]
     BadParameters(String),
 }
 
-/// The host: config, backends, engine and the loaded skills. Every run —
-/// scheduled, dispatched or asked for by the chat — goes through
-/// [`SkillHost::dispatch`].
+/// Counts a skill's calls in flight; dropping it ends the count.
+struct InFlight<'a> {
+    running: &'a Mutex<HashMap<String, usize>>,
+    skill: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = running.get_mut(&self.skill) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                running.remove(&self.skill);
+            }
+        }
+    }
+}
+
+/// The host: config, backends, engine, the installed skills, and the run
+/// history and audit trail. Every run — scheduled, dispatched or asked for
+/// by the chat — goes through [`SkillHost::dispatch_as`].
 pub struct SkillHost {
     config: Arc<Config>,
     backends: Backends,
     engines: Engines,
-    skills: BTreeMap<String, SkillSlot>,
+    skills: RwLock<BTreeMap<String, SkillEntry>>,
+    switches: RwLock<BTreeMap<String, bool>>,
+    running: Mutex<HashMap<String, usize>>,
+    history: History,
+    audit: AuditLog,
+    changes: tokio::sync::watch::Sender<u64>,
+    finished: tokio::sync::broadcast::Sender<RunReport>,
+}
+
+fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SkillHost {
-    /// Builds the engine and loads every skill in `skills_dir`.
+    /// Builds the engine, opens the run history and audit trail, and loads
+    /// every skill in `skills_dir`.
     pub fn start(config: Arc<Config>, backends: Backends) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
         let engines = Engines::new(config.data_dir.join("cache").join("components"))?;
-        let mut host = Self {
+        let state_db = config.data_dir.join("state.db");
+        let history = History::open(&state_db)
+            .with_context(|| format!("opening the run history {}", state_db.display()))?;
+        let audit = AuditLog::open(&state_db)
+            .with_context(|| format!("opening the audit trail {}", state_db.display()))?;
+        let switches = history.switches().context("reading skill switches")?;
+        let host = Self {
             config,
             backends,
             engines,
-            skills: BTreeMap::new(),
+            skills: RwLock::new(BTreeMap::new()),
+            switches: RwLock::new(switches.into_iter().collect()),
+            running: Mutex::new(HashMap::new()),
+            history,
+            audit,
+            changes: tokio::sync::watch::channel(0).0,
+            finished: tokio::sync::broadcast::channel(256).0,
         };
         host.load_all()?;
         Ok(host)
     }
 
-    fn load_all(&mut self) -> anyhow::Result<()> {
+    fn load_all(&self) -> anyhow::Result<()> {
         let dir = &self.config.skills_dir;
         let scanned = registry::scan(dir).map_err(|err| {
             anyhow::anyhow!(
@@ -95,27 +180,152 @@ impl SkillHost {
             )
         })?;
         for skill in scanned {
-            let slot = match self.engines.load(&skill) {
-                Ok(loaded) => {
-                    tracing::debug!(skill = %skill.folder, cache = ?loaded.cache, "skill loaded");
-                    SkillSlot::Ready(Arc::new(loaded))
-                }
-                Err(error) => {
-                    tracing::warn!(skill = %skill.folder, %error, "skill failed to load");
-                    SkillSlot::Failed {
-                        error,
-                        scanned: Box::new(skill.clone()),
-                    }
-                }
-            };
-            self.skills.insert(skill.folder, slot);
+            self.reload_folder(&skill.folder.clone());
         }
         Ok(())
     }
 
-    /// The loaded and failed skills by id.
-    pub fn skills(&self) -> &BTreeMap<String, SkillSlot> {
-        &self.skills
+    /// Re-reads one skill folder and swaps the new version in atomically if it
+    /// validates; otherwise the previous version keeps serving and the reason
+    /// is recorded. Compiles, so call it off the async workers.
+    pub fn reload_folder(&self, folder: &str) -> ReloadOutcome {
+        let dir = self.config.skills_dir.join(folder);
+        if !dir.is_dir() {
+            let removed = lock_write(&self.skills).remove(folder).is_some();
+            if removed {
+                tracing::info!(skill = folder, "skill folder removed; unloaded");
+                self.changed();
+                return ReloadOutcome::Removed;
+            }
+            return ReloadOutcome::Unchanged;
+        }
+        let scanned = registry::scan_one(&dir, folder.to_owned());
+        let current = lock_read(&self.skills).get(folder).and_then(|e| e.current.clone());
+        let result = self.pin_check(&scanned).and_then(|()| {
+            if let (Some(current), Ok(manifest)) = (&current, &scanned.manifest)
+                && scanned.component_problem.is_none()
+                && &current.manifest == manifest
+                && std::fs::read(scanned.component_path())
+                    .map(|wasm| cache::sha256_hex(&wasm) == current.sha256)
+                    .unwrap_or(false)
+            {
+                return Ok(None);
+            }
+            self.engines.load(&scanned).map(Some)
+        });
+        let outcome = match result {
+            Ok(None) => {
+                if let Some(entry) = lock_write(&self.skills).get_mut(folder) {
+                    entry.error = None;
+                }
+                return ReloadOutcome::Unchanged;
+            }
+            Ok(Some(loaded)) => {
+                let sha256 = loaded.sha256.clone();
+                tracing::info!(skill = folder, %sha256, cache = ?loaded.cache, "skill loaded");
+                lock_write(&self.skills).insert(
+                    folder.to_owned(),
+                    SkillEntry {
+                        id: folder.to_owned(),
+                        current: Some(Arc::new(loaded)),
+                        error: None,
+                        scanned,
+                    },
+                );
+                ReloadOutcome::Loaded { sha256 }
+            }
+            Err(error) => {
+                if current.is_some() {
+                    tracing::warn!(skill = folder, %error, "new version rejected; the previous version keeps serving");
+                } else {
+                    tracing::warn!(skill = folder, %error, "skill failed to load");
+                }
+                lock_write(&self.skills).insert(
+                    folder.to_owned(),
+                    SkillEntry {
+                        id: folder.to_owned(),
+                        current,
+                        error: Some(error.clone()),
+                        scanned,
+                    },
+                );
+                ReloadOutcome::Rejected(error)
+            }
+        };
+        self.changed();
+        outcome
+    }
+
+    fn pin_check(&self, scanned: &ScannedSkill) -> Result<(), String> {
+        let Some(pinned) = self.config.skills.pins.get(&scanned.folder) else {
+            return Ok(());
+        };
+        let path = scanned.component_path();
+        let wasm = std::fs::read(&path).map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
+        let actual = cache::sha256_hex(&wasm);
+        if !actual.eq_ignore_ascii_case(pinned) {
+            return Err(format!(
+                "{}: sha256 {actual} is not the pinned {pinned} (`skills.pins.{}` in config.yaml); refusing it",
+                path.display(),
+                scanned.folder
+            ));
+        }
+        Ok(())
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|generation| *generation += 1);
+    }
+
+    /// Notified whenever a skill is loaded, rejected, removed or switched.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Every finished run's report, as it finishes (for live views).
+    pub fn subscribe_runs(&self) -> tokio::sync::broadcast::Receiver<RunReport> {
+        self.finished.subscribe()
+    }
+
+    /// A snapshot of the installed skills by id.
+    pub fn skills(&self) -> BTreeMap<String, SkillEntry> {
+        lock_read(&self.skills).clone()
+    }
+
+    /// One installed skill.
+    pub fn skill(&self, id: &str) -> Option<SkillEntry> {
+        lock_read(&self.skills).get(id).cloned()
+    }
+
+    /// Is the skill switched on (run-time switch, else not in `skills.disabled`)?
+    pub fn is_enabled(&self, id: &str) -> bool {
+        match lock_read(&self.switches).get(id) {
+            Some(enabled) => *enabled,
+            None => !self.config.skills.disabled.iter().any(|d| d == id),
+        }
+    }
+
+    /// Switches a skill on or off; survives restarts.
+    pub fn set_enabled(&self, actor: &str, id: &str, enabled: bool) -> anyhow::Result<()> {
+        self.history.set_switch(id, enabled)?;
+        lock_write(&self.switches).insert(id.to_owned(), enabled);
+        self.audit.append(&AuditEvent {
+            actor: actor.to_owned(),
+            action: if enabled { "skill.enable" } else { "skill.disable" }.to_owned(),
+            skill: Some(id.to_owned()),
+            outcome: "ok".to_owned(),
+            ..AuditEvent::default()
+        })?;
+        self.changed();
+        Ok(())
+    }
+
+    /// Calls of this skill in flight.
+    pub fn running(&self, id: &str) -> usize {
+        self.running
+            .lock()
+            .map(|r| r.get(id).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// The configuration in use.
@@ -128,63 +338,134 @@ impl SkillHost {
         &self.backends
     }
 
-    /// Runs a skill once. Refusals (unknown, disabled, failed to load, bad
-    /// parameters) are errors; anything that happens inside the run is in
-    /// the report.
+    /// The run history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Runs a skill once on behalf of the actor the trigger implies.
     pub async fn dispatch(
         &self,
         skill_id: &str,
         trigger: Trigger,
         parameters: Value,
     ) -> Result<RunReport, DispatchError> {
-        let skill = match self.skills.get(skill_id) {
-            None => {
-                return Err(DispatchError::Unknown {
-                    skill: skill_id.to_owned(),
-                    dir: self.config.skills_dir.display().to_string(),
-                    installed: if self.skills.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        self.skills.keys().cloned().collect::<Vec<_>>().join(", ")
-                    },
-                });
-            }
-            Some(SkillSlot::Failed { error, .. }) => {
-                return Err(DispatchError::NotLoaded {
-                    skill: skill_id.to_owned(),
-                    reason: error.clone(),
-                });
-            }
-            Some(SkillSlot::Ready(skill)) => skill.clone(),
+        let actor = match trigger {
+            Trigger::Schedule | Trigger::Startup => "scheduler",
+            Trigger::Dispatch => "cli",
+            Trigger::Chat => "chat",
         };
-        if self.config.skills.disabled.iter().any(|d| d == skill_id) {
-            return Err(DispatchError::Disabled(skill_id.to_owned()));
-        }
-        if !parameters.is_object() {
-            return Err(DispatchError::BadParameters(parameters.to_string()));
-        }
-        let settings = Arc::new(
-            self.config
-                .skills
-                .settings
-                .get(skill_id)
-                .cloned()
-                .unwrap_or_default(),
-        );
+        self.dispatch_as(actor, skill_id, trigger, parameters).await
+    }
+
+    /// Runs a skill once. Refusals (unknown, disabled, failed to load, bad
+    /// parameters) are errors; anything that happens inside the run is in
+    /// the report. Every attempt is audited; every run is in the history.
+    pub async fn dispatch_as(
+        &self,
+        actor: &str,
+        skill_id: &str,
+        trigger: Trigger,
+        parameters: Value,
+    ) -> Result<RunReport, DispatchError> {
+        let parameters_digest = digest(parameters.to_string().as_bytes());
+        let audit = |outcome: &str| {
+            let event = AuditEvent {
+                actor: actor.to_owned(),
+                action: "dispatch".to_owned(),
+                skill: Some(skill_id.to_owned()),
+                parameters_digest: Some(parameters_digest.clone()),
+                outcome: outcome.to_owned(),
+                ..AuditEvent::default()
+            };
+            if let Err(err) = self.audit.append(&event) {
+                tracing::error!(error = %err, "could not write the audit trail");
+            }
+        };
+        let skill = match self.resolve(skill_id, &parameters) {
+            Ok(skill) => skill,
+            Err(err) => {
+                audit("refused");
+                return Err(err);
+            }
+        };
+        let _in_flight = self.enter(skill_id);
+        let settings = Arc::new(self.config.skills.settings.get(skill_id).cloned().unwrap_or_default());
         let limits = call::RunLimits::for_skill(&skill, &self.config.limits);
         let input = RunInput {
             trigger,
             parameters,
             chat: None,
         };
-        Ok(call::run(
-            &self.engines,
-            &self.backends,
-            &skill,
-            settings,
-            limits,
-            input,
-        )
-        .await)
+        let started_at = Utc::now();
+        let report = call::run(&self.engines, &self.backends, &skill, settings, limits, input).await;
+        let status = serde_json::to_value(report.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        audit(&status);
+        if let Err(err) = self.history.record(
+            skill_id,
+            trigger,
+            started_at,
+            Utc::now(),
+            report.status,
+            &report.summary,
+            report.error.as_deref(),
+            report.execution_time_ms,
+        ) {
+            tracing::error!(error = %err, "could not record the run");
+        }
+        // Nobody listening is fine.
+        let _ = self.finished.send(report.clone());
+        Ok(report)
+    }
+
+    fn resolve(&self, skill_id: &str, parameters: &Value) -> Result<Arc<LoadedSkill>, DispatchError> {
+        let skills = lock_read(&self.skills);
+        let skill = match skills.get(skill_id) {
+            None => {
+                return Err(DispatchError::Unknown {
+                    skill: skill_id.to_owned(),
+                    dir: self.config.skills_dir.display().to_string(),
+                    installed: if skills.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        skills.keys().cloned().collect::<Vec<_>>().join(", ")
+                    },
+                });
+            }
+            Some(SkillEntry {
+                current: Some(skill), ..
+            }) => skill.clone(),
+            Some(SkillEntry { error, .. }) => {
+                return Err(DispatchError::NotLoaded {
+                    skill: skill_id.to_owned(),
+                    reason: error.clone().unwrap_or_default(),
+                });
+            }
+        };
+        drop(skills);
+        if !self.is_enabled(skill_id) {
+            return Err(DispatchError::Disabled(skill_id.to_owned()));
+        }
+        if !parameters.is_object() {
+            return Err(DispatchError::BadParameters(parameters.to_string()));
+        }
+        Ok(skill)
+    }
+
+    fn enter(&self, skill_id: &str) -> InFlight<'_> {
+        let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *running.entry(skill_id.to_owned()).or_insert(0) += 1;
+        InFlight {
+            running: &self.running,
+            skill: skill_id.to_owned(),
+        }
     }
 }

@@ -2,17 +2,15 @@
 //! component cache is used, and rebuilt when corrupt.
 
 use sc_host::runtime::cache::CacheOutcome;
-use sc_host::runtime::{DispatchError, RunStatus, SkillSlot};
+use sc_host::runtime::{DispatchError, RunStatus};
 use serde_json::json;
 
 use crate::support::{Install, dispatch};
 
 fn failure(host: &sc_host::runtime::SkillHost, id: &str) -> String {
-    match host.skills().get(id) {
-        Some(SkillSlot::Failed { error, .. }) => error.clone(),
-        Some(SkillSlot::Ready(_)) => panic!("{id} should have failed to load"),
-        None => panic!("{id} is not in the registry"),
-    }
+    let entry = host.skill(id).unwrap_or_else(|| panic!("{id} is not in the registry"));
+    assert!(!entry.is_ready(), "{id} should have failed to load");
+    entry.error.unwrap_or_default()
 }
 
 #[tokio::test]
@@ -90,10 +88,7 @@ async fn folder_name_must_match_skill_id() {
 }
 
 fn cache_outcome(host: &sc_host::runtime::SkillHost, id: &str) -> CacheOutcome {
-    match host.skills().get(id) {
-        Some(SkillSlot::Ready(skill)) => skill.cache,
-        _ => panic!("{id} not loaded"),
-    }
+    host.skill(id).and_then(|e| e.current).map(|s| s.cache).expect("loaded")
 }
 
 #[tokio::test]
@@ -178,11 +173,7 @@ async fn settings_from_config_reach_the_skill_only_through_grants() {
     // hello_world has no secret grant; its manifest limits still apply.
     let install = Install::with(&["hello_world"]);
     let host = install.host();
-    match host.skills().get("hello_world") {
-        Some(SkillSlot::Ready(skill)) => {
-            assert_eq!(skill.manifest.limits.memory_mb, Some(64));
-            assert!(skill.manifest.grants.secrets.is_empty());
-        }
-        _ => panic!("hello_world not loaded"),
-    }
+    let skill = host.skill("hello_world").and_then(|e| e.current).expect("loaded");
+    assert_eq!(skill.manifest.limits.memory_mb, Some(64));
+    assert!(skill.manifest.grants.secrets.is_empty());
 }

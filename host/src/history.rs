@@ -1,0 +1,269 @@
+//! What the host remembers about runs, in SQLite next to the audit trail:
+//! every run's start, end, status, summary and error; which first-startup
+//! runs succeeded; and skills switched on or off at run time.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::runtime::{RunStatus, Trigger};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    skill_id TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    error TEXT,
+    duration_ms REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_skill ON runs (skill_id, id);
+CREATE TABLE IF NOT EXISTS startup_runs (
+    skill_id TEXT PRIMARY KEY,
+    succeeded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS skill_switches (
+    skill_id TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL,
+    changed_at TEXT NOT NULL
+);
+";
+
+/// Runs kept per skill; older ones are pruned.
+const RUNS_KEPT_PER_SKILL: i64 = 500;
+
+/// One recorded run.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RunRecord {
+    /// Row id.
+    pub id: i64,
+    /// The skill.
+    pub skill_id: String,
+    /// What started it.
+    pub trigger: String,
+    /// RFC 3339 start.
+    pub started_at: String,
+    /// RFC 3339 end.
+    pub finished_at: String,
+    /// `ok`, `no_data`, `skipped`, `approval_required` or `error`.
+    pub status: String,
+    /// One line.
+    pub summary: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Wall time.
+    pub duration_ms: f64,
+}
+
+/// A skill's run history in brief.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RunSummary {
+    /// The newest run.
+    pub last_run: Option<RunRecord>,
+    /// Errors in a row up to the newest run.
+    pub consecutive_failures: u32,
+}
+
+/// The run-history store.
+pub struct History {
+    conn: Mutex<Connection>,
+}
+
+fn name_of<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        skill_id: row.get(1)?,
+        trigger: row.get(2)?,
+        started_at: row.get(3)?,
+        finished_at: row.get(4)?,
+        status: row.get(5)?,
+        summary: row.get(6)?,
+        error: row.get(7)?,
+        duration_ms: row.get(8)?,
+    })
+}
+
+fn stamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl History {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a finished run.
+    #[expect(clippy::too_many_arguments, reason = "one column each")]
+    pub fn record(
+        &self,
+        skill_id: &str,
+        trigger: Trigger,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        status: RunStatus,
+        summary: &str,
+        error: Option<&str>,
+        duration_ms: f64,
+    ) -> rusqlite::Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO runs (skill_id, trigger, started_at, finished_at, status, summary, error, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                skill_id,
+                name_of(&trigger),
+                stamp(started_at),
+                stamp(finished_at),
+                name_of(&status),
+                summary,
+                error,
+                duration_ms
+            ],
+        )?;
+        tx.execute(
+            "DELETE FROM runs WHERE skill_id = ?1 AND id NOT IN
+               (SELECT id FROM runs WHERE skill_id = ?1 ORDER BY id DESC LIMIT ?2)",
+            params![skill_id, RUNS_KEPT_PER_SKILL],
+        )?;
+        tx.commit()
+    }
+
+    /// The newest runs of a skill, newest first.
+    pub fn runs(&self, skill_id: &str, limit: u32) -> rusqlite::Result<Vec<RunRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, skill_id, trigger, started_at, finished_at, status, summary, error, duration_ms
+             FROM runs WHERE skill_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![skill_id, limit], read_run)?;
+        rows.collect()
+    }
+
+    /// Last run and failures in a row.
+    pub fn summary(&self, skill_id: &str) -> rusqlite::Result<RunSummary> {
+        let recent = self.runs(skill_id, 100)?;
+        let consecutive_failures = recent.iter().take_while(|r| r.status == "error").count() as u32;
+        Ok(RunSummary {
+            last_run: recent.into_iter().next(),
+            consecutive_failures,
+        })
+    }
+
+    /// When the skill's newest run by the scheduler (or first startup) began.
+    pub fn last_scheduled_start(&self, skill_id: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT started_at FROM runs WHERE skill_id = ?1 AND trigger IN ('schedule', 'startup')
+                 ORDER BY id DESC LIMIT 1",
+                [skill_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(text
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// Has the skill's first-startup run succeeded before?
+    pub fn startup_done(&self, skill_id: &str) -> rusqlite::Result<bool> {
+        self.conn()
+            .query_row("SELECT 1 FROM startup_runs WHERE skill_id = ?1", [skill_id], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+    }
+
+    /// Records that the first-startup run succeeded.
+    pub fn mark_startup_done(&self, skill_id: &str) -> rusqlite::Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO startup_runs (skill_id, succeeded_at) VALUES (?1, ?2)",
+                params![skill_id, stamp(Utc::now())],
+            )
+            .map(|_| ())
+    }
+
+    /// Run-time switches: (skill, enabled).
+    pub fn switches(&self) -> rusqlite::Result<Vec<(String, bool)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT skill_id, enabled FROM skill_switches")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? != 0)))?;
+        rows.collect()
+    }
+
+    /// Switches a skill on or off (survives restarts).
+    pub fn set_switch(&self, skill_id: &str, enabled: bool) -> rusqlite::Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO skill_switches (skill_id, enabled, changed_at) VALUES (?1, ?2, ?3)",
+                params![skill_id, i64::from(enabled), stamp(Utc::now())],
+            )
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_summarises_the_newest_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let history = History::open(&dir.path().join("state.db")).expect("open");
+        let t = Utc::now();
+        for status in [RunStatus::Ok, RunStatus::Error, RunStatus::Error] {
+            history
+                .record("triage", Trigger::Schedule, t, t, status, "s", None, 1.0)
+                .expect("record");
+        }
+        let summary = history.summary("triage").expect("summary");
+        assert_eq!(summary.consecutive_failures, 2);
+        assert_eq!(summary.last_run.expect("last").status, "error");
+        assert!(history.last_scheduled_start("triage").expect("start").is_some());
+        assert_eq!(history.summary("other").expect("summary"), RunSummary::default());
+    }
+
+    #[test]
+    fn startup_marks_and_switches_persist() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.db");
+        {
+            let history = History::open(&path).expect("open");
+            assert!(!history.startup_done("baseliner").expect("query"));
+            history.mark_startup_done("baseliner").expect("mark");
+            history.set_switch("triage", false).expect("switch");
+        }
+        let history = History::open(&path).expect("reopen");
+        assert!(history.startup_done("baseliner").expect("query"));
+        assert_eq!(history.switches().expect("switches"), vec![("triage".to_owned(), false)]);
+    }
+}
