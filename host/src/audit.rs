@@ -162,12 +162,17 @@ impl AuditLog {
 
     /// Appends an event; returns the stored record.
     pub fn append(&self, event: &AuditEvent) -> rusqlite::Result<AuditRecord> {
-        let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let last: Option<(i64, String)> = tx
-            .query_row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", [], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
+            .query_row(
+                "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
             .optional()?;
         let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
         let mut record = AuditRecord {
@@ -206,7 +211,10 @@ impl AuditLog {
 
     /// The newest `limit` records, newest first, before id `before` when given.
     pub fn recent(&self, limit: u32, before: Option<i64>) -> rusqlite::Result<Vec<AuditRecord>> {
-        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM audit WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
         ))?;
@@ -216,7 +224,10 @@ impl AuditLog {
 
     /// Walks the whole chain from the first record.
     pub fn verify(&self) -> rusqlite::Result<Verification> {
-        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY id"))?;
         let mut rows = stmt.query([])?;
         let mut expected_prev = GENESIS.to_owned();
@@ -227,13 +238,16 @@ impl AuditLog {
             if record.id != expected_id {
                 return Ok(Verification::Broken {
                     id: record.id,
-                    reason: format!("expected record {expected_id} here: records were removed or inserted"),
+                    reason: format!(
+                        "expected record {expected_id} here: records were removed or inserted"
+                    ),
                 });
             }
             if record.prev_hash != expected_prev {
                 return Ok(Verification::Broken {
                     id: record.id,
-                    reason: "its link to the previous record does not match that record's hash".to_owned(),
+                    reason: "its link to the previous record does not match that record's hash"
+                        .to_owned(),
                 });
             }
             if record_hash(&record) != record.hash {
@@ -286,7 +300,10 @@ mod tests {
     #[test]
     fn an_untouched_chain_verifies() {
         let (_dir, log) = trail(5);
-        assert_eq!(log.verify().expect("verify"), Verification::Intact { records: 5 });
+        assert_eq!(
+            log.verify().expect("verify"),
+            Verification::Intact { records: 5 }
+        );
         let recent = log.recent(2, None).expect("recent");
         assert_eq!(recent.iter().map(|r| r.id).collect::<Vec<_>>(), [5, 4]);
         assert_eq!(recent[1].hash, recent[0].prev_hash);
@@ -296,14 +313,20 @@ mod tests {
     fn the_table_refuses_updates_and_deletes() {
         let (dir, _log) = trail(2);
         let conn = Connection::open(dir.path().join("state.db")).expect("open");
-        assert!(conn.execute("UPDATE audit SET outcome = 'ok' WHERE id = 1", []).is_err());
+        assert!(
+            conn.execute("UPDATE audit SET outcome = 'ok' WHERE id = 1", [])
+                .is_err()
+        );
         assert!(conn.execute("DELETE FROM audit WHERE id = 1", []).is_err());
     }
 
     #[test]
     fn a_modified_record_is_the_first_broken_link() {
         let (dir, log) = trail(5);
-        tamper(dir.path(), "UPDATE audit SET outcome = 'error' WHERE id = 3;");
+        tamper(
+            dir.path(),
+            "UPDATE audit SET outcome = 'error' WHERE id = 3;",
+        );
         match log.verify().expect("verify") {
             Verification::Broken { id, reason } => {
                 assert_eq!(id, 3);
@@ -317,7 +340,10 @@ mod tests {
     fn a_deleted_record_is_detected() {
         let (dir, log) = trail(5);
         tamper(dir.path(), "DELETE FROM audit WHERE id = 2;");
-        assert!(matches!(log.verify().expect("verify"), Verification::Broken { id: 3, .. }));
+        assert!(matches!(
+            log.verify().expect("verify"),
+            Verification::Broken { id: 3, .. }
+        ));
     }
 
     #[test]
@@ -330,8 +356,14 @@ mod tests {
         record.hash = record_hash(&record);
         tamper(
             dir.path(),
-            &format!("UPDATE audit SET outcome = 'denied', hash = '{}' WHERE id = 1;", record.hash),
+            &format!(
+                "UPDATE audit SET outcome = 'denied', hash = '{}' WHERE id = 1;",
+                record.hash
+            ),
         );
-        assert!(matches!(log.verify().expect("verify"), Verification::Broken { id: 2, .. }));
+        assert!(matches!(
+            log.verify().expect("verify"),
+            Verification::Broken { id: 2, .. }
+        ));
     }
 }

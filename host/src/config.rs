@@ -528,19 +528,31 @@ fn validate(config: &Config) -> Result<(), (&'static str, String)> {
         16,
         64 << 20,
     )?;
-    check_range("scheduler.max_concurrent", config.scheduler.max_concurrent as u64, 1, 256)?;
+    check_range(
+        "scheduler.max_concurrent",
+        config.scheduler.max_concurrent as u64,
+        1,
+        256,
+    )?;
     check_range("reload.debounce_ms", config.reload.debounce_ms, 0, 60_000)?;
     if config.api.bind.parse::<std::net::SocketAddr>().is_err() {
         return Err((
             "api.bind",
-            format!("`{}` is not an address:port such as 127.0.0.1:7799", config.api.bind),
+            format!(
+                "`{}` is not an address:port such as 127.0.0.1:7799",
+                config.api.bind
+            ),
         ));
     }
     for token in &config.api.auth.tokens {
         match (&token.sha256, &token.env) {
-            (Some(hash), None) if hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {}
+            (Some(hash), None)
+                if hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {}
             (Some(_), None) => {
-                return Err(("api.auth.tokens", format!("token `{}`: sha256 must be 64 hex digits", token.id)));
+                return Err((
+                    "api.auth.tokens",
+                    format!("token `{}`: sha256 must be 64 hex digits", token.id),
+                ));
             }
             (None, Some(_)) => {}
             _ => {

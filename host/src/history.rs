@@ -117,7 +117,9 @@ impl History {
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records a finished run.
@@ -197,7 +199,11 @@ impl History {
     /// Has the skill's first-startup run succeeded before?
     pub fn startup_done(&self, skill_id: &str) -> rusqlite::Result<bool> {
         self.conn()
-            .query_row("SELECT 1 FROM startup_runs WHERE skill_id = ?1", [skill_id], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM startup_runs WHERE skill_id = ?1",
+                [skill_id],
+                |_| Ok(()),
+            )
             .optional()
             .map(|found| found.is_some())
     }
@@ -248,8 +254,16 @@ mod tests {
         let summary = history.summary("triage").expect("summary");
         assert_eq!(summary.consecutive_failures, 2);
         assert_eq!(summary.last_run.expect("last").status, "error");
-        assert!(history.last_scheduled_start("triage").expect("start").is_some());
-        assert_eq!(history.summary("other").expect("summary"), RunSummary::default());
+        assert!(
+            history
+                .last_scheduled_start("triage")
+                .expect("start")
+                .is_some()
+        );
+        assert_eq!(
+            history.summary("other").expect("summary"),
+            RunSummary::default()
+        );
     }
 
     #[test]
@@ -264,6 +278,9 @@ mod tests {
         }
         let history = History::open(&path).expect("reopen");
         assert!(history.startup_done("baseliner").expect("query"));
-        assert_eq!(history.switches().expect("switches"), vec![("triage".to_owned(), false)]);
+        assert_eq!(
+            history.switches().expect("switches"),
+            vec![("triage".to_owned(), false)]
+        );
     }
 }

@@ -19,22 +19,35 @@ pub enum AuthMode {
 }
 
 /// Decides the mode for `bind`, or says why the service must not start.
-pub fn auth_mode(bind: SocketAddr, auth: &AuthConfig, env: impl Fn(&str) -> Option<String>) -> Result<AuthMode, String> {
+pub fn auth_mode(
+    bind: SocketAddr,
+    auth: &AuthConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<AuthMode, String> {
     let mut tokens = Vec::new();
     for token in &auth.tokens {
         let hash = match (&token.sha256, &token.env) {
             (Some(hex_hash), _) => {
-                let bytes = hex::decode(hex_hash).map_err(|_| format!("token `{}`: sha256 is not hex", token.id))?;
+                let bytes = hex::decode(hex_hash)
+                    .map_err(|_| format!("token `{}`: sha256 is not hex", token.id))?;
                 <[u8; 32]>::try_from(bytes.as_slice())
                     .map_err(|_| format!("token `{}`: sha256 must be 32 bytes", token.id))?
             }
             (None, Some(var)) => {
                 let value = env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
-                    format!("token `{}`: environment variable {var} is not set", token.id)
+                    format!(
+                        "token `{}`: environment variable {var} is not set",
+                        token.id
+                    )
                 })?;
                 Sha256::digest(value.as_bytes()).into()
             }
-            (None, None) => return Err(format!("token `{}` has neither `sha256` nor `env`", token.id)),
+            (None, None) => {
+                return Err(format!(
+                    "token `{}` has neither `sha256` nor `env`",
+                    token.id
+                ));
+            }
         };
         tokens.push((token.id.clone(), hash));
     }
@@ -102,7 +115,8 @@ mod tests {
 
     #[test]
     fn non_loopback_without_tokens_is_refused_with_the_fix() {
-        let err = auth_mode(addr("0.0.0.0:7799"), &AuthConfig::default(), no_env).expect_err("refused");
+        let err =
+            auth_mode(addr("0.0.0.0:7799"), &AuthConfig::default(), no_env).expect_err("refused");
         assert!(err.contains("api.auth.tokens"), "{err}");
     }
 
@@ -125,11 +139,20 @@ mod tests {
         };
         let env = |name: &str| (name == "SC_API_TOKEN").then(|| "from-env".to_owned());
         let mode = auth_mode(addr("0.0.0.0:7799"), &auth, env).expect("mode");
-        assert_eq!(mode.authenticate(Some("Bearer s3cret")).as_deref(), Some("ops"));
-        assert_eq!(mode.authenticate(Some("Bearer from-env")).as_deref(), Some("ci"));
+        assert_eq!(
+            mode.authenticate(Some("Bearer s3cret")).as_deref(),
+            Some("ops")
+        );
+        assert_eq!(
+            mode.authenticate(Some("Bearer from-env")).as_deref(),
+            Some("ci")
+        );
         assert_eq!(mode.authenticate(Some("Bearer wrong")), None);
         assert_eq!(mode.authenticate(Some("s3cret")), None);
         assert_eq!(mode.authenticate(None), None);
-        assert!(auth_mode(addr("0.0.0.0:7799"), &auth, no_env).is_err(), "unset env token");
+        assert!(
+            auth_mode(addr("0.0.0.0:7799"), &auth, no_env).is_err(),
+            "unset env token"
+        );
     }
 }

@@ -69,7 +69,9 @@ impl AppError {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "internal",
-            message: "the server failed to handle this request; the log has details under its request id".to_owned(),
+            message:
+                "the server failed to handle this request; the log has details under its request id"
+                    .to_owned(),
             request_id: Some(request_id.0.clone()),
         }
     }

@@ -23,7 +23,10 @@ impl RateLimiter {
 
     /// Takes a token for `client` at `now`; false when the bucket is empty.
     pub fn allow_at(&self, client: &str, now: Instant) -> bool {
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.len() > 10_000 {
             // Forget idle clients rather than grow without bound.
             buckets.retain(|_, (_, seen)| now.duration_since(*seen).as_secs() < 120);
@@ -61,7 +64,10 @@ mod tests {
         assert!((0..3).all(|_| limiter.allow_at("a", t0)));
         assert!(!limiter.allow_at("a", t0));
         assert!(limiter.allow_at("b", t0), "clients are limited separately");
-        assert!(limiter.allow_at("a", t0 + Duration::from_secs(20)), "one token per 20 s");
+        assert!(
+            limiter.allow_at("a", t0 + Duration::from_secs(20)),
+            "one token per 20 s"
+        );
         assert!(!limiter.allow_at("a", t0 + Duration::from_secs(21)));
     }
 }

@@ -119,7 +119,11 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         memory,
         db: db_state(&state),
     };
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body))
 }
 
@@ -253,7 +257,11 @@ fn summarize(state: &AppState, entry: &SkillEntry) -> SkillSummary {
         display_name: manifest.map(|m| m.display_name.clone()),
         version: manifest.map(|m| m.version.to_string()),
         description: manifest.map(|m| m.description.clone()),
-        schedule: manifest.map(|m| m.schedule.as_ref().map_or_else(|| "manual".to_owned(), |s| s.describe())),
+        schedule: manifest.map(|m| {
+            m.schedule
+                .as_ref()
+                .map_or_else(|| "manual".to_owned(), |s| s.describe())
+        }),
         grants: manifest.map(|m| summarize_grants(&m.grants)),
         enabled: state.host.is_enabled(&entry.id),
         ready: entry.is_ready(),
@@ -267,7 +275,14 @@ fn summarize(state: &AppState, entry: &SkillEntry) -> SkillSummary {
     (status = 200, body = Vec<SkillSummary>), (status = 401, body = ErrorBody)
 ))]
 async fn list_skills(State(state): State<AppState>) -> Json<Vec<SkillSummary>> {
-    Json(state.host.skills().values().map(|e| summarize(&state, e)).collect())
+    Json(
+        state
+            .host
+            .skills()
+            .values()
+            .map(|e| summarize(&state, e))
+            .collect(),
+    )
 }
 
 /// `GET /api/skills/{id}`.
@@ -277,7 +292,6 @@ pub struct SkillDetail {
     #[serde(flatten)]
     pub summary: SkillSummary,
     /// The manifest's front matter.
-    #[schema(value_type = Option<Object>)]
     pub manifest: Option<Value>,
     /// The manifest's body (the skill's system prompt).
     pub instructions: Option<String>,
@@ -301,8 +315,12 @@ async fn skill_detail(
         .skill(&id)
         .ok_or_else(|| AppError::not_found(format!("no skill `{id}`")).with_request(&request))?;
     let history = state.host.history();
-    let last_runs = history.runs(&id, 20).map_err(|e| AppError::internal(&request, e))?;
-    let summary = history.summary(&id).map_err(|e| AppError::internal(&request, e))?;
+    let last_runs = history
+        .runs(&id, 20)
+        .map_err(|e| AppError::internal(&request, e))?;
+    let summary = history
+        .summary(&id)
+        .map_err(|e| AppError::internal(&request, e))?;
     Ok(Json(SkillDetail {
         manifest: entry.manifest().and_then(|m| serde_json::to_value(m).ok()),
         instructions: entry.manifest().map(|m| m.instructions.clone()),
@@ -349,7 +367,6 @@ pub struct DispatchRequest {
     pub skill: String,
     /// Its parameters (a JSON object).
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     pub parameters: Option<Value>,
 }
 
@@ -389,7 +406,9 @@ async fn dispatch(
     if !state.dispatch_limit.allow(&actor.0) {
         return Err(rate_limited(&request));
     }
-    let parameters = body.parameters.unwrap_or_else(|| Value::Object(Default::default()));
+    let parameters = body
+        .parameters
+        .unwrap_or_else(|| Value::Object(Default::default()));
     state
         .host
         .dispatch_as(&actor.0, &body.skill, Trigger::Dispatch, parameters)
@@ -426,14 +445,22 @@ async fn crons(
     State(state): State<AppState>,
     Extension(request): Extension<RequestId>,
 ) -> Result<Json<Vec<CronView>>, AppError> {
-    let jobs = state.scheduler.as_ref().map(|s| s.jobs()).unwrap_or_default();
+    let jobs = state
+        .scheduler
+        .as_ref()
+        .map(|s| s.jobs())
+        .unwrap_or_default();
     let mut views = Vec::new();
     for (id, entry) in state.host.skills() {
         let Some(schedule) = entry.manifest().and_then(|m| m.schedule.clone()) else {
             continue;
         };
         let job = jobs.iter().find(|j| j.skill_id == id);
-        let summary = state.host.history().summary(&id).map_err(|e| AppError::internal(&request, e))?;
+        let summary = state
+            .host
+            .history()
+            .summary(&id)
+            .map_err(|e| AppError::internal(&request, e))?;
         views.push(CronView {
             schedule: job.map_or_else(|| schedule.describe(), |j| j.schedule.clone()),
             next_run: job.and_then(|j| j.next_run.clone()),
@@ -467,17 +494,27 @@ async fn run_cron(
         .skill(&id)
         .ok_or_else(|| AppError::not_found(format!("no skill `{id}`")).with_request(&request))?;
     if entry.manifest().and_then(|m| m.schedule.as_ref()).is_none() {
-        return Err(AppError::conflict(format!("skill `{id}` has no schedule; use POST /api/dispatch")).with_request(&request));
+        return Err(AppError::conflict(format!(
+            "skill `{id}` has no schedule; use POST /api/dispatch"
+        ))
+        .with_request(&request));
     }
     if state.host.running(&id) > 0 {
-        return Err(AppError::conflict(format!("skill `{id}` is already running")).with_request(&request));
+        return Err(
+            AppError::conflict(format!("skill `{id}` is already running")).with_request(&request),
+        );
     }
     if !state.dispatch_limit.allow(&actor.0) {
         return Err(rate_limited(&request));
     }
     state
         .host
-        .dispatch_as(&actor.0, &id, Trigger::Schedule, Value::Object(Default::default()))
+        .dispatch_as(
+            &actor.0,
+            &id,
+            Trigger::Schedule,
+            Value::Object(Default::default()),
+        )
         .await
         .map(Json)
         .map_err(|err| dispatch_error(&request, err))
@@ -583,7 +620,9 @@ async fn set_alert_status(
         .append(&AuditEvent {
             actor: actor.0,
             action: "alert.status".to_owned(),
-            parameters_digest: Some(crate::audit::digest(format!("{id}:{}", body.status.as_str()).as_bytes())),
+            parameters_digest: Some(crate::audit::digest(
+                format!("{id}:{}", body.status.as_str()).as_bytes(),
+            )),
             outcome: body.status.as_str().to_owned(),
             ..AuditEvent::default()
         })

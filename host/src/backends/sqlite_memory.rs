@@ -10,7 +10,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::capabilities::CapabilityError;
 use crate::capabilities::grants::MemoryList;
-use crate::capabilities::memory::{AgentStatus, Alert, AlertStatus, Entry, MemoryBackend, MemorySnapshot};
+use crate::capabilities::memory::{
+    AgentStatus, Alert, AlertStatus, Entry, MemoryBackend, MemorySnapshot,
+};
 use crate::config::MemoryConfig;
 
 const SCHEMA: &str = "
@@ -369,14 +371,40 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let memory = open(dir.path(), MemoryConfig::default());
         let id = memory
-            .append(MemoryList::Escalations, "triage", "10.0.0.5 beaconing", None)
+            .append(
+                MemoryList::Escalations,
+                "triage",
+                "10.0.0.5 beaconing",
+                None,
+            )
             .expect("append");
-        let finding = memory.append(MemoryList::Findings, "triage", "x", None).expect("append");
-        assert_eq!(memory.alerts(10).expect("alerts")[0].status, AlertStatus::Unread);
-        assert!(memory.set_alert_status(id, AlertStatus::Investigating).expect("set"));
-        assert_eq!(memory.alerts(10).expect("alerts")[0].status, AlertStatus::Investigating);
-        assert!(!memory.set_alert_status(finding, AlertStatus::Read).expect("set"), "findings are not alerts");
-        assert!(!memory.set_alert_status(9_999, AlertStatus::Read).expect("set"));
+        let finding = memory
+            .append(MemoryList::Findings, "triage", "x", None)
+            .expect("append");
+        assert_eq!(
+            memory.alerts(10).expect("alerts")[0].status,
+            AlertStatus::Unread
+        );
+        assert!(
+            memory
+                .set_alert_status(id, AlertStatus::Investigating)
+                .expect("set")
+        );
+        assert_eq!(
+            memory.alerts(10).expect("alerts")[0].status,
+            AlertStatus::Investigating
+        );
+        assert!(
+            !memory
+                .set_alert_status(finding, AlertStatus::Read)
+                .expect("set"),
+            "findings are not alerts"
+        );
+        assert!(
+            !memory
+                .set_alert_status(9_999, AlertStatus::Read)
+                .expect("set")
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@ use super::{CallContext, CapabilityError};
 use crate::runtime::bindings::securityclaw::skill::memory as wit;
 
 /// The agent's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AgentStatus {
     /// Nothing in progress.
@@ -58,12 +60,13 @@ pub struct Entry {
     /// One line.
     pub text: String,
     /// Details as JSON.
-    #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
 }
 
 /// Where an analyst is with an escalation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     /// Nobody has looked yet.
@@ -89,9 +92,14 @@ impl AlertStatus {
 
     /// Parses a stored name.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Unread, Self::Read, Self::Investigating, Self::Resolved]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        [
+            Self::Unread,
+            Self::Read,
+            Self::Investigating,
+            Self::Resolved,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 }
 

@@ -24,11 +24,17 @@ pub fn run(config: &Config, command: &AuditCommand) -> anyhow::Result<ExitCode> 
             let log = AuditLog::open(&path)?;
             match log.verify()? {
                 Verification::Intact { records } => {
-                    println!("audit trail intact: {records} records verified ({})", path.display());
+                    println!(
+                        "audit trail intact: {records} records verified ({})",
+                        path.display()
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Verification::Broken { id, reason } => {
-                    println!("audit trail BROKEN at record {id}: {reason} ({})", path.display());
+                    println!(
+                        "audit trail BROKEN at record {id}: {reason} ({})",
+                        path.display()
+                    );
                     Ok(ExitCode::FAILURE)
                 }
             }

@@ -101,7 +101,10 @@ impl Running {
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let running = start(config, true)?;
-        tracing::info!(skills = running.host.skills().len(), "running: scheduler and hot reload");
+        tracing::info!(
+            skills = running.host.skills().len(),
+            "running: scheduler and hot reload"
+        );
         shutdown_signal().await;
         running.stop().await;
         Ok(ExitCode::SUCCESS)
@@ -113,11 +116,12 @@ pub fn service(mut config: Config, args: &ServiceArgs) -> anyhow::Result<ExitCod
     if let Some(bind) = &args.bind {
         config.api.bind = bind.clone();
     }
-    let bind: SocketAddr = config
-        .api
-        .bind
-        .parse()
-        .with_context(|| format!("`{}` is not an address:port such as 127.0.0.1:7799", config.api.bind))?;
+    let bind: SocketAddr = config.api.bind.parse().with_context(|| {
+        format!(
+            "`{}` is not an address:port such as 127.0.0.1:7799",
+            config.api.bind
+        )
+    })?;
     // Refuse an unsafe bind before loading anything.
     let auth = match api::auth::auth_mode(bind, &config.api.auth, |var| std::env::var(var).ok()) {
         Ok(auth) => auth,
@@ -127,7 +131,8 @@ pub fn service(mut config: Config, args: &ServiceArgs) -> anyhow::Result<ExitCod
         }
     };
     let api_only = args.api_only
-        || std::env::var("SECURITYCLAW_API_ONLY").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        || std::env::var("SECURITYCLAW_API_ONLY")
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
     runtime()?.block_on(async {
         let running = start(config, !api_only)?;
         let state = AppState::new(

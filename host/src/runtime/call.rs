@@ -69,7 +69,6 @@ pub struct RunReport {
     /// One line for people.
     pub summary: String,
     /// The skill's result (JSON), `null` when none.
-    #[schema(value_type = Object)]
     pub result: Value,
     /// Why the run failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]

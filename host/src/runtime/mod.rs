@@ -109,7 +109,10 @@ struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(count) = running.get_mut(&self.skill) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -136,11 +139,13 @@ pub struct SkillHost {
 }
 
 fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SkillHost {
@@ -200,7 +205,9 @@ impl SkillHost {
             return ReloadOutcome::Unchanged;
         }
         let scanned = registry::scan_one(&dir, folder.to_owned());
-        let current = lock_read(&self.skills).get(folder).and_then(|e| e.current.clone());
+        let current = lock_read(&self.skills)
+            .get(folder)
+            .and_then(|e| e.current.clone());
         let result = self.pin_check(&scanned).and_then(|()| {
             if let (Some(current), Ok(manifest)) = (&current, &scanned.manifest)
                 && scanned.component_problem.is_none()
@@ -261,7 +268,8 @@ impl SkillHost {
             return Ok(());
         };
         let path = scanned.component_path();
-        let wasm = std::fs::read(&path).map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
+        let wasm = std::fs::read(&path)
+            .map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
         let actual = cache::sha256_hex(&wasm);
         if !actual.eq_ignore_ascii_case(pinned) {
             return Err(format!(
@@ -311,7 +319,12 @@ impl SkillHost {
         lock_write(&self.switches).insert(id.to_owned(), enabled);
         self.audit.append(&AuditEvent {
             actor: actor.to_owned(),
-            action: if enabled { "skill.enable" } else { "skill.disable" }.to_owned(),
+            action: if enabled {
+                "skill.enable"
+            } else {
+                "skill.disable"
+            }
+            .to_owned(),
             skill: Some(id.to_owned()),
             outcome: "ok".to_owned(),
             ..AuditEvent::default()
@@ -395,7 +408,14 @@ impl SkillHost {
             }
         };
         let _in_flight = self.enter(skill_id);
-        let settings = Arc::new(self.config.skills.settings.get(skill_id).cloned().unwrap_or_default());
+        let settings = Arc::new(
+            self.config
+                .skills
+                .settings
+                .get(skill_id)
+                .cloned()
+                .unwrap_or_default(),
+        );
         let limits = call::RunLimits::for_skill(&skill, &self.config.limits);
         let input = RunInput {
             trigger,
@@ -403,7 +423,15 @@ impl SkillHost {
             chat: None,
         };
         let started_at = Utc::now();
-        let report = call::run(&self.engines, &self.backends, &skill, settings, limits, input).await;
+        let report = call::run(
+            &self.engines,
+            &self.backends,
+            &skill,
+            settings,
+            limits,
+            input,
+        )
+        .await;
         let status = serde_json::to_value(report.status)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -426,7 +454,11 @@ impl SkillHost {
         Ok(report)
     }
 
-    fn resolve(&self, skill_id: &str, parameters: &Value) -> Result<Arc<LoadedSkill>, DispatchError> {
+    fn resolve(
+        &self,
+        skill_id: &str,
+        parameters: &Value,
+    ) -> Result<Arc<LoadedSkill>, DispatchError> {
         let skills = lock_read(&self.skills);
         let skill = match skills.get(skill_id) {
             None => {
@@ -441,7 +473,8 @@ impl SkillHost {
                 });
             }
             Some(SkillEntry {
-                current: Some(skill), ..
+                current: Some(skill),
+                ..
             }) => skill.clone(),
             Some(SkillEntry { error, .. }) => {
                 return Err(DispatchError::NotLoaded {
@@ -461,7 +494,10 @@ impl SkillHost {
     }
 
     fn enter(&self, skill_id: &str) -> InFlight<'_> {
-        let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *running.entry(skill_id.to_owned()).or_insert(0) += 1;
         InFlight {
             running: &self.running,

@@ -29,21 +29,25 @@ fn folder_of(skills_dir: &Path, path: &Path) -> Option<String> {
 }
 
 /// Starts watching; the task ends when `stop` turns true.
-pub fn spawn(host: Arc<SkillHost>, mut stop: watch::Receiver<bool>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+pub fn spawn(
+    host: Arc<SkillHost>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let skills_dir = host.config().skills_dir.clone();
     // notify reports canonical paths on some platforms.
     let skills_dir = skills_dir.canonicalize().unwrap_or(skills_dir);
     let debounce = Duration::from_millis(host.config().reload.debounce_ms);
     let (tx, mut rx) = mpsc::unbounded_channel::<std::path::PathBuf>();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-        Ok(event) => {
-            for path in event.paths {
-                let _ = tx.send(path);
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) => {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
             }
-        }
-        Err(err) => tracing::warn!(error = %err, "skill folder watch error"),
-    })
-    .context("starting the skills folder watcher")?;
+            Err(err) => tracing::warn!(error = %err, "skill folder watch error"),
+        })
+        .context("starting the skills folder watcher")?;
     watcher
         .watch(&skills_dir, RecursiveMode::Recursive)
         .with_context(|| format!("watching {}", skills_dir.display()))?;
@@ -106,8 +110,14 @@ mod tests {
     #[test]
     fn changes_map_to_their_skill_folder() {
         let dir = Path::new("/srv/skills");
-        assert_eq!(folder_of(dir, Path::new("/srv/skills/triage/skill.wasm")).as_deref(), Some("triage"));
-        assert_eq!(folder_of(dir, Path::new("/srv/skills/triage")).as_deref(), Some("triage"));
+        assert_eq!(
+            folder_of(dir, Path::new("/srv/skills/triage/skill.wasm")).as_deref(),
+            Some("triage")
+        );
+        assert_eq!(
+            folder_of(dir, Path::new("/srv/skills/triage")).as_deref(),
+            Some("triage")
+        );
         assert_eq!(folder_of(dir, Path::new("/srv/skills/.tmp/x")), None);
         assert_eq!(folder_of(dir, Path::new("/srv/skills")), None);
         assert_eq!(folder_of(dir, Path::new("/elsewhere/x")), None);

@@ -50,7 +50,10 @@ impl ManualClock {
     /// Moves the clock forward and wakes every sleeper that is now due.
     pub fn advance(&self, by: chrono::Duration) {
         {
-            let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut now = self
+                .now
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             *now += by;
         }
         self.moved.notify_waiters();
@@ -60,7 +63,10 @@ impl ManualClock {
 #[async_trait::async_trait]
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn sleep_until(&self, at: DateTime<Utc>) {

@@ -31,10 +31,14 @@ pub struct Scheduler {
     /// Scheduled runs started and not yet finished (waiting for a permit counts).
     in_flight: Arc<Mutex<HashSet<String>>>,
     tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// First-startup retries waiting out their backoff; stopped at shutdown.
+    retries: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Scheduler {
@@ -48,6 +52,7 @@ impl Scheduler {
             plan: Mutex::new(Plan::default()),
             in_flight: Arc::default(),
             tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
+            retries: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
         })
     }
 
@@ -56,7 +61,8 @@ impl Scheduler {
         lock(&self.plan).views()
     }
 
-    fn is_running(&self, skill: &str) -> bool {
+    /// Is a run of this skill queued or going?
+    pub fn is_running(&self, skill: &str) -> bool {
         lock(&self.in_flight).contains(skill) || self.host.running(skill) > 0
     }
 
@@ -65,8 +71,12 @@ impl Scheduler {
         let now = self.clock.now();
         let mut scheduled = Vec::new();
         for (id, entry) in self.host.skills() {
-            let Some(skill) = &entry.current else { continue };
-            let Some(schedule) = &skill.manifest.schedule else { continue };
+            let Some(skill) = &entry.current else {
+                continue;
+            };
+            let Some(schedule) = &skill.manifest.schedule else {
+                continue;
+            };
             if !self.host.is_enabled(&id) {
                 continue;
             }
@@ -87,7 +97,10 @@ impl Scheduler {
         let this = self.clone();
         self.tasks.lock().await.spawn(async move {
             let _permit = this.permits.clone().acquire_owned().await;
-            let outcome = this.host.dispatch(&skill, trigger, serde_json::json!({})).await;
+            let outcome = this
+                .host
+                .dispatch(&skill, trigger, serde_json::json!({}))
+                .await;
             if let Err(err) = outcome {
                 tracing::warn!(skill = %skill, error = %err, "scheduled run refused");
             }
@@ -105,7 +118,10 @@ impl Scheduler {
             .skills()
             .into_iter()
             .filter(|(id, entry)| {
-                entry.current.as_ref().is_some_and(|s| s.manifest.run_on_first_startup)
+                entry
+                    .current
+                    .as_ref()
+                    .is_some_and(|s| s.manifest.run_on_first_startup)
                     && self.host.is_enabled(id)
                     && !self.host.history().startup_done(id).unwrap_or(false)
             })
@@ -120,17 +136,26 @@ impl Scheduler {
             });
         }
         while let Some(done) = first_attempts.join_next().await {
-            let Ok((skill, succeeded)) = done else { continue };
+            let Ok((skill, succeeded)) = done else {
+                continue;
+            };
             if !succeeded {
                 let this = self.clone();
-                self.tasks.lock().await.spawn(async move { this.retry_startup(skill).await });
+                self.retries
+                    .lock()
+                    .await
+                    .spawn(async move { this.retry_startup(skill).await });
             }
         }
     }
 
     async fn startup_attempt(&self, skill: &str) -> bool {
         let _permit = self.permits.clone().acquire_owned().await;
-        match self.host.dispatch(skill, Trigger::Startup, serde_json::json!({})).await {
+        match self
+            .host
+            .dispatch(skill, Trigger::Startup, serde_json::json!({}))
+            .await
+        {
             Ok(report) if report.status != RunStatus::Error => {
                 if let Err(err) = self.host.history().mark_startup_done(skill) {
                     tracing::error!(skill, error = %err, "could not record the first-startup run");
@@ -139,7 +164,11 @@ impl Scheduler {
                 true
             }
             Ok(report) => {
-                tracing::warn!(skill, reason = report.error.as_deref().unwrap_or(""), "first-startup run failed; will retry");
+                tracing::warn!(
+                    skill,
+                    reason = report.error.as_deref().unwrap_or(""),
+                    "first-startup run failed; will retry"
+                );
                 false
             }
             Err(err) => {
@@ -203,6 +232,7 @@ impl Scheduler {
     }
 
     async fn drain(&self) {
+        self.retries.lock().await.abort_all();
         let grace = Duration::from_millis(self.host.config().scheduler.shutdown_grace_ms);
         let mut tasks = self.tasks.lock().await;
         let waited = tokio::time::timeout(grace, async {
@@ -214,7 +244,10 @@ impl Scheduler {
         })
         .await;
         if waited.is_err() {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "runs still going at shutdown were stopped");
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "runs still going at shutdown were stopped"
+            );
             tasks.abort_all();
         }
     }

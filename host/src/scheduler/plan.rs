@@ -30,7 +30,14 @@ impl PartialEq for Cadence {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Interval(a), Self::Interval(b)) => a == b,
-            (Self::Cron { text: a, zone: za, .. }, Self::Cron { text: b, zone: zb, .. }) => a == b && za == zb,
+            (
+                Self::Cron {
+                    text: a, zone: za, ..
+                },
+                Self::Cron {
+                    text: b, zone: zb, ..
+                },
+            ) => a == b && za == zb,
             _ => false,
         }
     }
@@ -121,7 +128,11 @@ impl Plan {
     /// last scheduled start)`. A job whose cadence is unchanged keeps its due
     /// time; a new or changed one is due at the next slot after its last run
     /// — or now, once, if that slot passed while the host was down.
-    pub fn sync(&mut self, skills: Vec<(String, Cadence, Option<DateTime<Utc>>)>, now: DateTime<Utc>) {
+    pub fn sync(
+        &mut self,
+        skills: Vec<(String, Cadence, Option<DateTime<Utc>>)>,
+        now: DateTime<Utc>,
+    ) {
         let mut jobs = BTreeMap::new();
         for (skill, cadence, last_start) in skills {
             if let Some(job) = self.jobs.remove(&skill)
@@ -150,7 +161,11 @@ impl Plan {
     /// skills that are still running are skipped and counted. Every due job
     /// moves on to its next slot after `now`, so a late wake-up never turns
     /// into a burst of catch-up runs.
-    pub fn take_due(&mut self, now: DateTime<Utc>, is_running: impl Fn(&str) -> bool) -> Vec<String> {
+    pub fn take_due(
+        &mut self,
+        now: DateTime<Utc>,
+        is_running: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
         let mut start = Vec::new();
         for (skill, job) in &mut self.jobs {
             let Some(due) = job.next_due else { continue };
@@ -181,7 +196,9 @@ impl Plan {
                 skill_id: skill.clone(),
                 schedule: match &job.cadence {
                     Cadence::Interval(every) => format!("every {}s", every.num_seconds()),
-                    Cadence::Cron { text, zone, .. } if *zone == chrono_tz::UTC => format!("cron {text}"),
+                    Cadence::Cron { text, zone, .. } if *zone == chrono_tz::UTC => {
+                        format!("cron {text}")
+                    }
                     Cadence::Cron { text, zone, .. } => format!("cron {text} ({zone})"),
                 },
                 next_run: job
@@ -203,7 +220,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).expect("time").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .with_timezone(&Utc)
     }
 
     fn interval(seconds: u64) -> Cadence {
@@ -234,19 +253,40 @@ mod tests {
         let mut plan = Plan::default();
         plan.sync(vec![("a".into(), interval(60), None)], start);
         assert_eq!(plan.next_wakeup(), Some(at("2026-11-27T10:01:00Z")));
-        assert!(plan.take_due(at("2026-11-27T10:00:59Z"), never_running).is_empty());
-        assert_eq!(plan.take_due(at("2026-11-27T10:01:00Z"), never_running), ["a"]);
-        assert!(plan.take_due(at("2026-11-27T10:01:30Z"), never_running).is_empty());
-        assert_eq!(plan.take_due(at("2026-11-27T10:02:00Z"), never_running), ["a"]);
+        assert!(
+            plan.take_due(at("2026-11-27T10:00:59Z"), never_running)
+                .is_empty()
+        );
+        assert_eq!(
+            plan.take_due(at("2026-11-27T10:01:00Z"), never_running),
+            ["a"]
+        );
+        assert!(
+            plan.take_due(at("2026-11-27T10:01:30Z"), never_running)
+                .is_empty()
+        );
+        assert_eq!(
+            plan.take_due(at("2026-11-27T10:02:00Z"), never_running),
+            ["a"]
+        );
     }
 
     #[test]
     fn a_late_wakeup_runs_once_and_keeps_the_rhythm() {
         let mut plan = Plan::default();
-        plan.sync(vec![("a".into(), interval(60), None)], at("2026-11-27T10:00:00Z"));
+        plan.sync(
+            vec![("a".into(), interval(60), None)],
+            at("2026-11-27T10:00:00Z"),
+        );
         // Woken ten minutes late: one run, not ten.
-        assert_eq!(plan.take_due(at("2026-11-27T10:11:30Z"), never_running), ["a"]);
-        assert!(plan.take_due(at("2026-11-27T10:11:30Z"), never_running).is_empty());
+        assert_eq!(
+            plan.take_due(at("2026-11-27T10:11:30Z"), never_running),
+            ["a"]
+        );
+        assert!(
+            plan.take_due(at("2026-11-27T10:11:30Z"), never_running)
+                .is_empty()
+        );
         assert_eq!(plan.next_wakeup(), Some(at("2026-11-27T10:12:00Z")));
     }
 
@@ -254,10 +294,24 @@ mod tests {
     fn cron_honours_day_of_week() {
         // 2026-11-27 is a Friday.
         let mut plan = Plan::default();
-        plan.sync(vec![("a".into(), cron("0 2 * * tue,fri", None), None)], at("2026-11-27T03:00:00Z"));
-        assert_eq!(plan.next_wakeup(), Some(at("2026-12-01T02:00:00Z")), "next Tuesday");
-        assert_eq!(plan.take_due(at("2026-12-01T02:00:00Z"), never_running), ["a"]);
-        assert_eq!(plan.next_wakeup(), Some(at("2026-12-04T02:00:00Z")), "then Friday");
+        plan.sync(
+            vec![("a".into(), cron("0 2 * * tue,fri", None), None)],
+            at("2026-11-27T03:00:00Z"),
+        );
+        assert_eq!(
+            plan.next_wakeup(),
+            Some(at("2026-12-01T02:00:00Z")),
+            "next Tuesday"
+        );
+        assert_eq!(
+            plan.take_due(at("2026-12-01T02:00:00Z"), never_running),
+            ["a"]
+        );
+        assert_eq!(
+            plan.next_wakeup(),
+            Some(at("2026-12-04T02:00:00Z")),
+            "then Friday"
+        );
     }
 
     #[test]
@@ -282,10 +336,19 @@ mod tests {
     #[test]
     fn a_running_job_is_skipped_and_counted() {
         let mut plan = Plan::default();
-        plan.sync(vec![("a".into(), interval(10), None)], at("2026-11-27T10:00:00Z"));
-        assert!(plan.take_due(at("2026-11-27T10:00:10Z"), |_| true).is_empty());
+        plan.sync(
+            vec![("a".into(), interval(10), None)],
+            at("2026-11-27T10:00:00Z"),
+        );
+        assert!(
+            plan.take_due(at("2026-11-27T10:00:10Z"), |_| true)
+                .is_empty()
+        );
         assert_eq!(plan.job("a").expect("job").skipped_overlaps, 1);
-        assert_eq!(plan.take_due(at("2026-11-27T10:00:20Z"), never_running), ["a"]);
+        assert_eq!(
+            plan.take_due(at("2026-11-27T10:00:20Z"), never_running),
+            ["a"]
+        );
     }
 
     #[test]
@@ -293,7 +356,10 @@ mod tests {
         let now = at("2026-11-27T12:00:00Z");
         let mut plan = Plan::default();
         // Last ran three hours ago on a 5-minute interval: due now, once.
-        plan.sync(vec![("a".into(), interval(300), Some(at("2026-11-27T09:00:00Z")))], now);
+        plan.sync(
+            vec![("a".into(), interval(300), Some(at("2026-11-27T09:00:00Z")))],
+            now,
+        );
         assert_eq!(plan.take_due(now, never_running), ["a"]);
         assert!(plan.take_due(now, never_running).is_empty());
         assert_eq!(plan.next_wakeup(), Some(at("2026-11-27T12:05:00Z")));
@@ -303,7 +369,10 @@ mod tests {
     fn after_a_restart_a_job_not_yet_due_waits_for_its_slot() {
         let now = at("2026-11-27T12:00:00Z");
         let mut plan = Plan::default();
-        plan.sync(vec![("a".into(), interval(300), Some(at("2026-11-27T11:58:00Z")))], now);
+        plan.sync(
+            vec![("a".into(), interval(300), Some(at("2026-11-27T11:58:00Z")))],
+            now,
+        );
         assert_eq!(plan.next_wakeup(), Some(at("2026-11-27T12:03:00Z")));
     }
 
@@ -311,11 +380,29 @@ mod tests {
     fn sync_keeps_unchanged_jobs_and_resets_changed_ones() {
         let t0 = at("2026-11-27T10:00:00Z");
         let mut plan = Plan::default();
-        plan.sync(vec![("a".into(), interval(60), None), ("b".into(), interval(60), None)], t0);
+        plan.sync(
+            vec![
+                ("a".into(), interval(60), None),
+                ("b".into(), interval(60), None),
+            ],
+            t0,
+        );
         let later = at("2026-11-27T10:00:30Z");
-        plan.sync(vec![("a".into(), interval(60), None), ("b".into(), interval(10), None)], later);
-        assert_eq!(plan.job("a").and_then(|j| j.next_due), Some(at("2026-11-27T10:01:00Z")));
-        assert_eq!(plan.job("b").and_then(|j| j.next_due), Some(at("2026-11-27T10:00:40Z")));
+        plan.sync(
+            vec![
+                ("a".into(), interval(60), None),
+                ("b".into(), interval(10), None),
+            ],
+            later,
+        );
+        assert_eq!(
+            plan.job("a").and_then(|j| j.next_due),
+            Some(at("2026-11-27T10:01:00Z"))
+        );
+        assert_eq!(
+            plan.job("b").and_then(|j| j.next_due),
+            Some(at("2026-11-27T10:00:40Z"))
+        );
         plan.sync(vec![("a".into(), interval(60), None)], later);
         assert!(plan.job("b").is_none(), "unscheduled skills leave the plan");
     }

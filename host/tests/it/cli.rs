@@ -164,3 +164,130 @@ fn a_bad_config_value_names_the_key() {
         "{err}"
     );
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A minimal HTTP/1.1 request over a real socket; returns (status, body).
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    Ok((status, body))
+}
+
+#[test]
+fn service_refuses_a_public_bind_without_tokens() {
+    let install = Install::with(&["noop"]);
+    let output = sc_host(&install, &["service", "--bind", "0.0.0.0:7799"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("refusing to serve the API on 0.0.0.0:7799"),
+        "{err}"
+    );
+    assert!(err.contains("api.auth.tokens"), "{err}");
+}
+
+#[test]
+fn service_serves_then_stops_gracefully_on_sigterm() {
+    let install = Install::with(&["hello_world"]);
+    install.write_config("");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_sc-host"))
+        .arg("--config")
+        .arg(install.dir.path().join("config.yaml"))
+        .args(["service", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start service");
+    let mut ready = false;
+    for _ in 0..600 {
+        if matches!(http(port, "GET", "/healthz", None), Ok((200, _))) {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ready, "the service never answered /healthz");
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/dispatch",
+        Some(r#"{"skill":"hello_world"}"#),
+    )
+    .expect("dispatch");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stopped"));
+
+    // What the service did is in the audit trail, and the chain holds.
+    let verify = sc_host(&install, &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    assert!(
+        stdout(&verify).contains("audit trail intact: 1 records"),
+        "{}",
+        stdout(&verify)
+    );
+}
+
+#[test]
+fn audit_verify_reports_the_first_broken_link() {
+    let install = Install::with(&["noop"]);
+    for _ in 0..3 {
+        assert_eq!(
+            sc_host(&install, &["dispatch", "noop"]).status.code(),
+            Some(0)
+        );
+    }
+    let db = install.data_dir().join("state.db");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'someone-else' WHERE id = 2;",
+    )
+    .expect("tamper");
+    drop(conn);
+    let output = sc_host(&install, &["audit", "verify"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("BROKEN at record 2"),
+        "{}",
+        stdout(&output)
+    );
+}

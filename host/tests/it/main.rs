@@ -1,7 +1,10 @@
 //! Integration tests of the skill host: real components built from source
 //! (`just skills fixtures`), real SQLite, the real `sc-host` binary.
 
+mod api;
 mod cli;
 mod hostile;
 mod registry;
+mod reload;
+mod scheduler;
 mod support;

@@ -8,7 +8,9 @@ use serde_json::json;
 use crate::support::{Install, dispatch};
 
 fn failure(host: &sc_host::runtime::SkillHost, id: &str) -> String {
-    let entry = host.skill(id).unwrap_or_else(|| panic!("{id} is not in the registry"));
+    let entry = host
+        .skill(id)
+        .unwrap_or_else(|| panic!("{id} is not in the registry"));
     assert!(!entry.is_ready(), "{id} should have failed to load");
     entry.error.unwrap_or_default()
 }
@@ -69,10 +71,7 @@ async fn invalid_component_files_are_explained() {
     assert!(failure(&host, "core_module").contains("core WebAssembly module, not a component"));
     assert!(failure(&host, "half_written").contains("not a valid component"));
     assert!(failure(&host, "not_wasm").contains("not a WebAssembly file"));
-    assert!(matches!(
-        host.skills().get("hello_world"),
-        Some(SkillSlot::Ready(_))
-    ));
+    assert!(host.skill("hello_world").is_some_and(|e| e.is_ready()));
 }
 
 #[tokio::test]
@@ -88,7 +87,10 @@ async fn folder_name_must_match_skill_id() {
 }
 
 fn cache_outcome(host: &sc_host::runtime::SkillHost, id: &str) -> CacheOutcome {
-    host.skill(id).and_then(|e| e.current).map(|s| s.cache).expect("loaded")
+    host.skill(id)
+        .and_then(|e| e.current)
+        .map(|s| s.cache)
+        .expect("loaded")
 }
 
 #[tokio::test]
@@ -173,7 +175,10 @@ async fn settings_from_config_reach_the_skill_only_through_grants() {
     // hello_world has no secret grant; its manifest limits still apply.
     let install = Install::with(&["hello_world"]);
     let host = install.host();
-    let skill = host.skill("hello_world").and_then(|e| e.current).expect("loaded");
+    let skill = host
+        .skill("hello_world")
+        .and_then(|e| e.current)
+        .expect("loaded");
     assert_eq!(skill.manifest.limits.memory_mb, Some(64));
     assert!(skill.manifest.grants.secrets.is_empty());
 }

@@ -56,6 +56,20 @@ impl Install {
         }
     }
 
+    /// Installs the component of built skill `from` as a new skill `id`
+    /// whose manifest front matter is `front_matter` (without `skill_id`).
+    pub fn add_custom(&self, from: &str, id: &str, front_matter: &str) {
+        let to = self.skills_dir().join(id);
+        std::fs::create_dir_all(&to).expect("skill dir");
+        std::fs::copy(built_skill(from).join("skill.wasm"), to.join("skill.wasm"))
+            .expect("copy wasm");
+        std::fs::write(
+            to.join("instruction.md"),
+            format!("---\nskill_id: {id}\ndisplay_name: {id}\nversion: 0.1.0\ndescription: test skill\n{front_matter}---\nTest.\n"),
+        )
+        .expect("manifest");
+    }
+
     /// `<tmp>/skills`.
     pub fn skills_dir(&self) -> PathBuf {
         self.dir.path().join("skills")
