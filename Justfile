@@ -34,9 +34,9 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --manifest-path skills-src/Cargo.toml --target wasm32-wasip2 --target-dir "{{target_dir}}" -- -D warnings
 
-# Benchmarks: list-skills wall time and per-call overhead (release build).
+# Benchmarks (release build): list-skills, call overhead, hot reload, API, start time, RSS.
 bench: skills fixtures
-    cargo bench -p sc-host --bench overhead
+    cargo bench -p sc-host
 
 # What CI runs.
 ci: lint test

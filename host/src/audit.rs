@@ -154,6 +154,9 @@ impl AuditLog {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // WAL with NORMAL never corrupts; a power cut may lose the newest
+        // commits, which the chain then simply does not contain.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),

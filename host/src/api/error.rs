@@ -95,3 +95,40 @@ impl IntoResponse for AppError {
         (self.status, Json(body)).into_response()
     }
 }
+
+/// `Json<T>` whose rejections (bad JSON, wrong fields, too large) come back
+/// in the API's error format with the request id.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    Json<T>: axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let request_id = request.extensions().get::<RequestId>().cloned();
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+                    _ => "bad_request",
+                };
+                let mut error = AppError::new(status, code, rejection.body_text());
+                if let Some(id) = &request_id {
+                    error = error.with_request(id);
+                }
+                Err(error)
+            }
+        }
+    }
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
-use super::error::{AppError, ErrorBody, RequestId};
+use super::error::{ApiJson, AppError, ErrorBody, RequestId};
 use super::{Actor, AppState};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::capabilities::memory::{AgentStatus, Alert, AlertStatus, Entry, MemorySnapshot};
@@ -340,14 +340,17 @@ pub struct EnabledRequest {
 #[utoipa::path(put, path = "/api/skills/{id}/enabled", security(("bearer" = [])),
     params(("id" = String, Path, description = "Skill id")),
     request_body = EnabledRequest,
-    responses((status = 200, body = SkillSummary), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody))
+    responses(
+        (status = 200, body = SkillSummary), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)
+    )
 )]
 async fn set_enabled(
     State(state): State<AppState>,
     Extension(request): Extension<RequestId>,
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
-    Json(body): Json<EnabledRequest>,
+    ApiJson(body): ApiJson<EnabledRequest>,
 ) -> Result<Json<SkillSummary>, AppError> {
     let entry = state
         .host
@@ -394,6 +397,7 @@ fn rate_limited(request: &RequestId) -> AppError {
     responses(
         (status = 200, body = RunReport, description = "The run's report; a failed run is status `error`"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 401, body = ErrorBody)
     )
 )]
@@ -401,7 +405,7 @@ async fn dispatch(
     State(state): State<AppState>,
     Extension(request): Extension<RequestId>,
     Extension(actor): Extension<Actor>,
-    Json(body): Json<DispatchRequest>,
+    ApiJson(body): ApiJson<DispatchRequest>,
 ) -> Result<Json<RunReport>, AppError> {
     if !state.dispatch_limit.allow(&actor.0) {
         return Err(rate_limited(&request));
@@ -596,14 +600,17 @@ pub struct AlertStatusRequest {
 #[utoipa::path(put, path = "/api/alerts/{id}/status", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Escalation id")),
     request_body = AlertStatusRequest,
-    responses((status = 200, body = AlertStatusRequest), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody))
+    responses(
+        (status = 200, body = AlertStatusRequest), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)
+    )
 )]
 async fn set_alert_status(
     State(state): State<AppState>,
     Extension(request): Extension<RequestId>,
     Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
-    Json(body): Json<AlertStatusRequest>,
+    ApiJson(body): ApiJson<AlertStatusRequest>,
 ) -> Result<Json<AlertStatusRequest>, AppError> {
     let found = state
         .host

@@ -379,8 +379,9 @@ async fn oversized_bodies_and_floods_are_refused() {
         config.api.dispatch_per_minute = 2;
     });
     let big = json!({"skill": "noop", "parameters": {"blob": "x".repeat(4096)}});
-    let (status, _, _) = call(&api.router, "POST", "/api/dispatch", Some(big), None).await;
+    let (status, body, _) = call(&api.router, "POST", "/api/dispatch", Some(big), None).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["code"], "payload_too_large");
     for _ in 0..2 {
         let (status, _, _) = call(
             &api.router,
