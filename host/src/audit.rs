@@ -143,6 +143,55 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
     })
 }
 
+/// Appends an event inside the caller's (immediate) transaction, so a batch
+/// of appends commits together.
+pub fn append_in(
+    tx: &rusqlite::Transaction<'_>,
+    event: &AuditEvent,
+) -> rusqlite::Result<AuditRecord> {
+    let last: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
+    let mut record = AuditRecord {
+        id: prev_id + 1,
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        actor: event.actor.clone(),
+        action: event.action.clone(),
+        skill: event.skill.clone(),
+        parameters_digest: event.parameters_digest.clone(),
+        outcome: event.outcome.clone(),
+        prompt_digest: event.prompt_digest.clone(),
+        response_digest: event.response_digest.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    record.hash = record_hash(&record);
+    tx.execute(
+        &format!(
+            "INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
+        params![
+            record.id,
+            record.time,
+            record.actor,
+            record.action,
+            record.skill,
+            record.parameters_digest,
+            record.outcome,
+            record.prompt_digest,
+            record.response_digest,
+            record.prev_hash,
+            record.hash
+        ],
+    )?;
+    Ok(record)
+}
+
 const COLUMNS: &str = "id, time, actor, action, skill, parameters_digest, outcome, prompt_digest, response_digest, prev_hash, hash";
 
 impl AuditLog {
@@ -170,44 +219,7 @@ impl AuditLog {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
-        let mut record = AuditRecord {
-            id: prev_id + 1,
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            actor: event.actor.clone(),
-            action: event.action.clone(),
-            skill: event.skill.clone(),
-            parameters_digest: event.parameters_digest.clone(),
-            outcome: event.outcome.clone(),
-            prompt_digest: event.prompt_digest.clone(),
-            response_digest: event.response_digest.clone(),
-            prev_hash,
-            hash: String::new(),
-        };
-        record.hash = record_hash(&record);
-        tx.execute(
-            &format!("INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-            params![
-                record.id,
-                record.time,
-                record.actor,
-                record.action,
-                record.skill,
-                record.parameters_digest,
-                record.outcome,
-                record.prompt_digest,
-                record.response_digest,
-                record.prev_hash,
-                record.hash
-            ],
-        )?;
+        let record = append_in(&tx, event)?;
         tx.commit()?;
         Ok(record)
     }

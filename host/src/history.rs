@@ -70,6 +70,56 @@ pub struct RunSummary {
     pub consecutive_failures: u32,
 }
 
+/// A finished run to record.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// The skill.
+    pub skill_id: String,
+    /// What started it.
+    pub trigger: Trigger,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+    /// How it ended.
+    pub status: RunStatus,
+    /// One line.
+    pub summary: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Wall time.
+    pub duration_ms: f64,
+}
+
+/// Records a run inside the caller's transaction (so a batch commits
+/// together), keeping the newest runs of each skill.
+pub fn record_in(tx: &rusqlite::Transaction<'_>, run: &NewRun) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO runs (skill_id, trigger, started_at, finished_at, status, summary, error, duration_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            run.skill_id,
+            name_of(&run.trigger),
+            stamp(run.started_at),
+            stamp(run.finished_at),
+            name_of(&run.status),
+            run.summary,
+            run.error,
+            run.duration_ms
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    // Pruning walks the index only now and then, not on every run.
+    if id % 64 == 0 {
+        tx.execute(
+            "DELETE FROM runs WHERE skill_id = ?1 AND id <=
+               (SELECT id FROM runs WHERE skill_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            params![run.skill_id, RUNS_KEPT_PER_SKILL],
+        )?;
+    }
+    Ok(())
+}
+
 /// The run-history store.
 pub struct History {
     conn: Mutex<Connection>,
@@ -123,39 +173,10 @@ impl History {
     }
 
     /// Records a finished run.
-    #[expect(clippy::too_many_arguments, reason = "one column each")]
-    pub fn record(
-        &self,
-        skill_id: &str,
-        trigger: Trigger,
-        started_at: DateTime<Utc>,
-        finished_at: DateTime<Utc>,
-        status: RunStatus,
-        summary: &str,
-        error: Option<&str>,
-        duration_ms: f64,
-    ) -> rusqlite::Result<()> {
+    pub fn record(&self, run: &NewRun) -> rusqlite::Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO runs (skill_id, trigger, started_at, finished_at, status, summary, error, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                skill_id,
-                name_of(&trigger),
-                stamp(started_at),
-                stamp(finished_at),
-                name_of(&status),
-                summary,
-                error,
-                duration_ms
-            ],
-        )?;
-        tx.execute(
-            "DELETE FROM runs WHERE skill_id = ?1 AND id NOT IN
-               (SELECT id FROM runs WHERE skill_id = ?1 ORDER BY id DESC LIMIT ?2)",
-            params![skill_id, RUNS_KEPT_PER_SKILL],
-        )?;
+        record_in(&tx, run)?;
         tx.commit()
     }
 
@@ -248,7 +269,16 @@ mod tests {
         let t = Utc::now();
         for status in [RunStatus::Ok, RunStatus::Error, RunStatus::Error] {
             history
-                .record("triage", Trigger::Schedule, t, t, status, "s", None, 1.0)
+                .record(&NewRun {
+                    skill_id: "triage".into(),
+                    trigger: Trigger::Schedule,
+                    started_at: t,
+                    finished_at: t,
+                    status,
+                    summary: "s".into(),
+                    error: None,
+                    duration_ms: 1.0,
+                })
                 .expect("record");
         }
         let summary = history.summary("triage").expect("summary");

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod history;
 pub mod manifest;
+pub mod recorder;
 pub mod runtime;
 pub mod scheduler;

@@ -621,19 +621,15 @@ async fn set_alert_status(
     if !found {
         return Err(AppError::not_found(format!("no alert {id}")).with_request(&request));
     }
-    state
-        .host
-        .audit()
-        .append(&AuditEvent {
-            actor: actor.0,
-            action: "alert.status".to_owned(),
-            parameters_digest: Some(crate::audit::digest(
-                format!("{id}:{}", body.status.as_str()).as_bytes(),
-            )),
-            outcome: body.status.as_str().to_owned(),
-            ..AuditEvent::default()
-        })
-        .map_err(|e| AppError::internal(&request, e))?;
+    state.host.record_audit(AuditEvent {
+        actor: actor.0,
+        action: "alert.status".to_owned(),
+        parameters_digest: Some(crate::audit::digest(
+            format!("{id}:{}", body.status.as_str()).as_bytes(),
+        )),
+        outcome: body.status.as_str().to_owned(),
+        ..AuditEvent::default()
+    });
     Ok(Json(body))
 }
 

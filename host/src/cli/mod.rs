@@ -4,6 +4,7 @@ mod audit;
 mod dispatch;
 pub mod list_skills;
 mod service;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ pub enum Command {
     Run,
     /// Run the scheduler, hot reload and the HTTP API until stopped.
     Service(service::ServiceArgs),
+    /// The agent's memory: status, focus, findings, decisions, escalations.
+    Status(status::Args),
     /// The audit trail.
     Audit {
         /// What to do with it.
@@ -128,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Run => service::run(loaded.config),
         Command::Service(args) => service::service(loaded.config, args),
         Command::Audit { command } => audit::run(&loaded.config, command),
+        Command::Status(args) => status::run(&loaded.config, args),
         Command::ValidateConfig => Ok(validate::run(&cli)),
     };
     match result {

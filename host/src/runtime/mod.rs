@@ -20,7 +20,8 @@ use serde_json::Value;
 use crate::audit::{AuditEvent, AuditLog, digest};
 use crate::capabilities::Backends;
 use crate::config::Config;
-use crate::history::History;
+use crate::history::{History, NewRun};
+use crate::recorder::Recorder;
 pub use call::{RunInput, RunReport, RunStatus, Trigger};
 pub use engine::{Engines, LoadedSkill};
 pub use registry::ScannedSkill;
@@ -134,6 +135,7 @@ pub struct SkillHost {
     running: Mutex<HashMap<String, usize>>,
     history: History,
     audit: AuditLog,
+    recorder: Recorder,
     changes: tokio::sync::watch::Sender<u64>,
     finished: tokio::sync::broadcast::Sender<RunReport>,
 }
@@ -160,6 +162,8 @@ impl SkillHost {
         let audit = AuditLog::open(&state_db)
             .with_context(|| format!("opening the audit trail {}", state_db.display()))?;
         let switches = history.switches().context("reading skill switches")?;
+        let recorder = Recorder::start(&state_db)
+            .with_context(|| format!("starting the run recorder on {}", state_db.display()))?;
         let host = Self {
             config,
             backends,
@@ -169,6 +173,7 @@ impl SkillHost {
             running: Mutex::new(HashMap::new()),
             history,
             audit,
+            recorder,
             changes: tokio::sync::watch::channel(0).0,
             finished: tokio::sync::broadcast::channel(256).0,
         };
@@ -317,7 +322,7 @@ impl SkillHost {
     pub fn set_enabled(&self, actor: &str, id: &str, enabled: bool) -> anyhow::Result<()> {
         self.history.set_switch(id, enabled)?;
         lock_write(&self.switches).insert(id.to_owned(), enabled);
-        self.audit.append(&AuditEvent {
+        self.record_audit(AuditEvent {
             actor: actor.to_owned(),
             action: if enabled {
                 "skill.enable"
@@ -328,7 +333,7 @@ impl SkillHost {
             skill: Some(id.to_owned()),
             outcome: "ok".to_owned(),
             ..AuditEvent::default()
-        })?;
+        });
         self.changed();
         Ok(())
     }
@@ -351,14 +356,21 @@ impl SkillHost {
         &self.backends
     }
 
-    /// The run history.
+    /// The run history, with every run finished so far recorded.
     pub fn history(&self) -> &History {
+        self.recorder.sync();
         &self.history
     }
 
-    /// The audit trail.
+    /// The audit trail, with every event so far appended.
     pub fn audit(&self) -> &AuditLog {
+        self.recorder.sync();
         &self.audit
+    }
+
+    /// Appends to the audit trail (asynchronously; reads see it).
+    pub fn record_audit(&self, event: AuditEvent) {
+        self.recorder.audit(event);
     }
 
     /// Runs a skill once on behalf of the actor the trigger implies.
@@ -388,17 +400,14 @@ impl SkillHost {
     ) -> Result<RunReport, DispatchError> {
         let parameters_digest = digest(parameters.to_string().as_bytes());
         let audit = |outcome: &str| {
-            let event = AuditEvent {
+            self.recorder.audit(AuditEvent {
                 actor: actor.to_owned(),
                 action: "dispatch".to_owned(),
                 skill: Some(skill_id.to_owned()),
                 parameters_digest: Some(parameters_digest.clone()),
                 outcome: outcome.to_owned(),
                 ..AuditEvent::default()
-            };
-            if let Err(err) = self.audit.append(&event) {
-                tracing::error!(error = %err, "could not write the audit trail");
-            }
+            });
         };
         let skill = match self.resolve(skill_id, &parameters) {
             Ok(skill) => skill,
@@ -407,7 +416,7 @@ impl SkillHost {
                 return Err(err);
             }
         };
-        let _in_flight = self.enter(skill_id);
+        let in_flight = self.enter(skill_id);
         let settings = Arc::new(
             self.config
                 .skills
@@ -437,18 +446,18 @@ impl SkillHost {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         audit(&status);
-        if let Err(err) = self.history.record(
-            skill_id,
+        self.recorder.run(NewRun {
+            skill_id: skill_id.to_owned(),
             trigger,
             started_at,
-            Utc::now(),
-            report.status,
-            &report.summary,
-            report.error.as_deref(),
-            report.execution_time_ms,
-        ) {
-            tracing::error!(error = %err, "could not record the run");
-        }
+            finished_at: Utc::now(),
+            status: report.status,
+            summary: report.summary.clone(),
+            error: report.error.clone(),
+            duration_ms: report.execution_time_ms,
+        });
+        // The run is over for everyone before anyone hears of it.
+        drop(in_flight);
         // Nobody listening is fine.
         let _ = self.finished.send(report.clone());
         Ok(report)

@@ -291,3 +291,42 @@ fn audit_verify_reports_the_first_broken_link() {
         stdout(&output)
     );
 }
+
+#[test]
+fn status_shows_the_memory_snapshot() {
+    use sc_host::capabilities::grants::MemoryList;
+    use sc_host::capabilities::memory::MemoryBackend as _;
+    let install = Install::with(&[]);
+    install.write_config("");
+    {
+        let config = install.config();
+        let memory = sc_host::backends::sqlite_memory::SqliteMemory::open(
+            &config.memory.path,
+            config.memory.clone(),
+        )
+        .expect("memory");
+        memory
+            .append(
+                MemoryList::Findings,
+                "triage",
+                "port scan from 10.0.0.9",
+                None,
+            )
+            .expect("finding");
+        memory
+            .append(MemoryList::Escalations, "triage", "beaconing host", None)
+            .expect("escalation");
+        memory.set_focus(Some("10.0.0.9")).expect("focus");
+    }
+    let output = sc_host(&install, &["status"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("status:   IDLE"), "{text}");
+    assert!(text.contains("focus:    10.0.0.9"), "{text}");
+    assert!(text.contains("[triage] port scan from 10.0.0.9"), "{text}");
+    assert!(text.contains("beaconing host (unread)"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&sc_host(&install, &["status", "--json"]))).expect("json");
+    assert_eq!(json["findings"][0]["text"], "port scan from 10.0.0.9");
+    assert_eq!(json["alerts"][0]["status"], "unread");
+}

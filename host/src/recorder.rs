@@ -1,0 +1,116 @@
+//! Writes run history and audit records off the call path: one thread owns
+//! a connection to `state.db` and commits whatever has queued up in one
+//! transaction. A dispatch only enqueues; readers call [`Recorder::sync`]
+//! first, so they always see their own writes; shutdown drains the queue.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+
+use crate::audit::{AuditEvent, append_in};
+use crate::history::{NewRun, record_in};
+
+/// Most records committed in one transaction.
+const BATCH: usize = 512;
+
+enum Message {
+    Run(Box<NewRun>),
+    Audit(Box<AuditEvent>),
+    Sync(mpsc::Sender<()>),
+}
+
+/// The queue to the writer thread.
+pub struct Recorder {
+    queue: Option<mpsc::Sender<Message>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Recorder {
+    /// Starts the writer on the database at `path` (the schema is created by
+    /// `History::open` and `AuditLog::open`).
+    pub fn start(path: &Path) -> rusqlite::Result<Self> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let (queue, inbox) = mpsc::channel::<Message>();
+        let writer = std::thread::Builder::new()
+            .name("sc-recorder".to_owned())
+            .spawn(move || {
+                while let Ok(first) = inbox.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH {
+                        match inbox.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(err) = write_batch(&mut conn, &batch) {
+                        tracing::error!(error = %err, records = batch.len(), "could not record runs and audit events");
+                    }
+                    for message in batch {
+                        if let Message::Sync(done) = message {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?;
+        Ok(Self {
+            queue: Some(queue),
+            writer: Some(writer),
+        })
+    }
+
+    fn send(&self, message: Message) {
+        if let Some(queue) = &self.queue
+            && queue.send(message).is_err()
+        {
+            tracing::error!("the recorder has stopped; a record was dropped");
+        }
+    }
+
+    /// Queues a finished run.
+    pub fn run(&self, run: NewRun) {
+        self.send(Message::Run(Box::new(run)));
+    }
+
+    /// Queues an audit event.
+    pub fn audit(&self, event: AuditEvent) {
+        self.send(Message::Audit(Box::new(event)));
+    }
+
+    /// Returns once everything queued before the call is committed.
+    pub fn sync(&self) {
+        let (done, wait) = mpsc::channel();
+        self.send(Message::Sync(done));
+        let _ = wait.recv();
+    }
+}
+
+fn write_batch(conn: &mut Connection, batch: &[Message]) -> rusqlite::Result<()> {
+    if batch.iter().all(|m| matches!(m, Message::Sync(_))) {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for message in batch {
+        match message {
+            Message::Run(run) => record_in(&tx, run)?,
+            Message::Audit(event) => {
+                append_in(&tx, event)?;
+            }
+            Message::Sync(_) => {}
+        }
+    }
+    tx.commit()
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer drain it and stop.
+        drop(self.queue.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
