@@ -123,7 +123,67 @@ fn bench_call_overhead(dir: &Path, calls: usize) {
             samples.push(started.elapsed());
             assert_eq!(report.status, RunStatus::NoData);
         }
-        report("dispatch noop (fresh Store per call)", samples, "µs");
+        report("dispatch noop (call + history + audit)", samples, "µs");
+    });
+}
+
+/// The call path alone, as every run takes it: a fresh `Store` from the
+/// cached `InstancePre`, instantiation, the call, the report.
+fn bench_raw_call(dir: &Path, calls: usize) {
+    use sc_host::runtime::call::{RunInput, RunLimits, run};
+    use sc_host::runtime::{Engines, Trigger as T};
+    let skills = dir.join("raw-skills");
+    install(&skills, &["noop"]);
+    let scanned = sc_host::runtime::registry::scan(&skills)
+        .expect("scan")
+        .remove(0);
+    let engines = Engines::new(dir.join("raw-cache")).expect("engines");
+    let skill = engines.load(&scanned).expect("load");
+    let mut config = Config {
+        data_dir: dir.join("raw-data"),
+        ..Config::default()
+    };
+    config.memory.path = config.data_dir.join("runtime_memory.db");
+    let backends = sc_host::backends::open(&config).expect("backends");
+    let limits = RunLimits::for_skill(&skill, &config.limits);
+    let settings = Arc::new(std::collections::BTreeMap::new());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async {
+        let input = || RunInput {
+            trigger: T::Dispatch,
+            parameters: serde_json::json!({}),
+            chat: None,
+        };
+        for _ in 0..200 {
+            run(
+                &engines,
+                &backends,
+                &skill,
+                settings.clone(),
+                limits,
+                input(),
+            )
+            .await;
+        }
+        let mut samples = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            let report = run(
+                &engines,
+                &backends,
+                &skill,
+                settings.clone(),
+                limits,
+                input(),
+            )
+            .await;
+            samples.push(started.elapsed());
+            assert_eq!(report.status, RunStatus::NoData);
+        }
+        report("call noop (fresh Store from InstancePre)", samples, "µs");
     });
 }
 
@@ -135,8 +195,10 @@ fn main() {
     if full {
         println!("SecurityClaw host overhead");
         bench_list_skills(dir.path(), 50);
+        bench_raw_call(dir.path(), 5_000);
         bench_call_overhead(dir.path(), 5_000);
     } else {
+        bench_raw_call(dir.path(), 20);
         bench_list_skills(dir.path(), 2);
         bench_call_overhead(dir.path(), 20);
     }

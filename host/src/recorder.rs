@@ -12,7 +12,10 @@ use crate::audit::{AuditEvent, append_in};
 use crate::history::{NewRun, record_in};
 
 /// Most records committed in one transaction.
-const BATCH: usize = 512;
+const BATCH: usize = 4096;
+
+/// How long the writer lets records gather before committing them.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
 enum Message {
     Run(Box<NewRun>),
@@ -38,6 +41,12 @@ impl Recorder {
             .name("sc-recorder".to_owned())
             .spawn(move || {
                 while let Ok(first) = inbox.recv() {
+                    // Let a burst gather so one transaction (and one wake-up
+                    // of this thread) covers many runs; a reader waiting in
+                    // `sync` is served at once.
+                    if !matches!(first, Message::Sync(_)) {
+                        std::thread::sleep(GATHER);
+                    }
                     let mut batch = vec![first];
                     while batch.len() < BATCH {
                         match inbox.try_recv() {
