@@ -5,11 +5,14 @@
 //! Targets from the foundation issue: list-skills under 25 ms, call p50
 //! under 50 µs. Needs the built skills and fixtures (`just skills fixtures`).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{install, percentile};
 use sc_host::config::Config;
 use sc_host::runtime::{RunStatus, SkillHost, Trigger};
 
@@ -21,37 +24,6 @@ const LISTED_SKILLS: [&str; 6] = [
     "read_env",
     "db_without_grant",
 ];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
-}
-
-fn built(id: &str) -> PathBuf {
-    let root = repo_root();
-    [root.join("tests/fixtures/dist"), root.join("skills-dist")]
-        .into_iter()
-        .map(|dir| dir.join(id))
-        .find(|dir| dir.join("skill.wasm").is_file())
-        .unwrap_or_else(|| panic!("`{id}` is not built: run `just skills fixtures` first"))
-}
-
-fn install(skills_dir: &Path, ids: &[&str]) {
-    for id in ids {
-        let to = skills_dir.join(id);
-        std::fs::create_dir_all(&to).expect("skill dir");
-        for file in ["skill.wasm", "instruction.md"] {
-            std::fs::copy(built(id).join(file), to.join(file)).expect("copy");
-        }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 fn report(name: &str, mut samples: Vec<Duration>, unit: &str) {
     samples.sort();

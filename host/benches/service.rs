@@ -6,42 +6,15 @@
 //! Targets from the service-runtime issue: reload p50/p95 ≤ 300 ms,
 //! dispatch ≥ 2,000/s on 2 cores. Needs `just skills fixtures`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{built, install, percentile};
 use sc_host::runtime::{SkillHost, Trigger, reload};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("parent")
-        .to_path_buf()
-}
-
-fn built(id: &str) -> PathBuf {
-    let root = repo_root();
-    [root.join("tests/fixtures/dist"), root.join("skills-dist")]
-        .into_iter()
-        .map(|dir| dir.join(id))
-        .find(|dir| dir.join("skill.wasm").is_file())
-        .unwrap_or_else(|| panic!("`{id}` is not built: run `just skills fixtures` first"))
-}
-
-fn install(skills_dir: &Path, ids: &[&str]) {
-    for id in ids {
-        let to = skills_dir.join(id);
-        std::fs::create_dir_all(&to).expect("dir");
-        for file in ["skill.wasm", "instruction.md"] {
-            std::fs::copy(built(id).join(file), to.join(file)).expect("copy");
-        }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
-}
 
 fn line(name: &str, mut samples: Vec<Duration>) {
     samples.sort();

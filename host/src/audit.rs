@@ -197,16 +197,7 @@ const COLUMNS: &str = "id, time, actor, action, skill, parameters_digest, outcom
 impl AuditLog {
     /// Opens (creating if needed) the trail in the database at `path`.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // WAL with NORMAL never corrupts; a power cut may lose the newest
-        // commits, which the chain then simply does not contain.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        let conn = crate::sqlite::open(path, SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

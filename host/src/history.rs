@@ -153,14 +153,7 @@ fn stamp(time: DateTime<Utc>) -> String {
 impl History {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        let conn = crate::sqlite::open(path, SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

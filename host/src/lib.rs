@@ -13,3 +13,4 @@ pub mod manifest;
 pub mod recorder;
 pub mod runtime;
 pub mod scheduler;
+pub mod sqlite;

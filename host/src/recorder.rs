@@ -33,9 +33,8 @@ impl Recorder {
     /// Starts the writer on the database at `path` (the schema is created by
     /// `History::open` and `AuditLog::open`).
     pub fn start(path: &Path) -> rusqlite::Result<Self> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The schema is made by `History::open` and `AuditLog::open`.
+        let mut conn = crate::sqlite::open(path, "")?;
         let (queue, inbox) = mpsc::channel::<Message>();
         let writer = std::thread::Builder::new()
             .name("sc-recorder".to_owned())

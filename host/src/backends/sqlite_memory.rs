@@ -63,15 +63,7 @@ fn now() -> String {
 impl SqliteMemory {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path, caps: MemoryConfig) -> rusqlite::Result<Self> {
-        if let Some(parent) = path.parent() {
-            // A missing folder surfaces as SQLite's own "unable to open" error.
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        let conn = crate::sqlite::open(path, SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
             caps,
