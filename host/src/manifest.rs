@@ -308,6 +308,14 @@ fn validate_schedule(schedule: &Schedule) -> Result<(), (&'static str, String)> 
             Ok(())
         }
         (None, Some(cron)) => {
+            if let Some(zone) = &schedule.timezone
+                && zone.parse::<chrono_tz::Tz>().is_err()
+            {
+                return Err((
+                    "schedule.timezone",
+                    format!("`{zone}` is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)"),
+                ));
+            }
             if cron.split_whitespace().count() != 5 {
                 return Err((
                     "schedule.cron",
@@ -440,6 +448,24 @@ You are a triage analyst.
             .expect_err("cron fields")
             .to_string();
         assert!(err.contains("5 fields"), "{err}");
+    }
+
+    #[test]
+    fn cron_time_zones_are_checked() {
+        let berlin = GOOD.replace(
+            "  cron: \"0 2 * * tue,fri\"",
+            "  cron: \"0 2 * * tue,fri\"\n  timezone: Europe/Berlin",
+        );
+        assert!(parse(&berlin).is_ok());
+        let mars = GOOD.replace(
+            "  cron: \"0 2 * * tue,fri\"",
+            "  cron: \"0 2 * * tue,fri\"\n  timezone: Mars/Olympus",
+        );
+        let err = parse(&mars).expect_err("zone").to_string();
+        assert!(
+            err.contains("`schedule.timezone`") && err.contains("IANA"),
+            "{err}"
+        );
     }
 
     #[test]
