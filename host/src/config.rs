@@ -132,17 +132,112 @@ pub struct DbConfig {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum LlmProvider {
-    /// No model: `llm` calls answer `not-configured`.
+    /// Ollama if it answers at `llm.ollama.url`, else none.
     #[default]
+    Auto,
+    /// Ollama's native API.
+    Ollama,
+    /// Any OpenAI-compatible server.
+    Openai,
+    /// No model: `llm` calls answer `not-configured`.
     None,
 }
 
 /// The model.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmConfig {
     /// Which model provider to use.
     pub provider: LlmProvider,
+    /// The chat model's name at the provider.
+    pub model: String,
+    /// Ollama.
+    pub ollama: OllamaConfig,
+    /// An OpenAI-compatible server.
+    pub openai: OpenAiConfig,
+    /// Embeddings (may use another provider than chat).
+    pub embedding: EmbeddingConfig,
+    /// Time to connect.
+    pub connect_timeout_ms: u64,
+    /// Time until the first token of an answer.
+    pub first_token_timeout_ms: u64,
+    /// Time for a whole answer.
+    pub total_timeout_ms: u64,
+    /// Retries of a call that failed transiently (connection, 429, 5xx).
+    pub retries: u32,
+    /// Answer length when a skill does not say.
+    pub max_tokens: u32,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            provider: LlmProvider::Auto,
+            model: "qwen2.5:7b-instruct".to_owned(),
+            ollama: OllamaConfig::default(),
+            openai: OpenAiConfig::default(),
+            embedding: EmbeddingConfig::default(),
+            connect_timeout_ms: 3_000,
+            first_token_timeout_ms: 120_000,
+            total_timeout_ms: 600_000,
+            retries: 2,
+            max_tokens: 1_024,
+        }
+    }
+}
+
+/// Ollama.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OllamaConfig {
+    /// Base URL.
+    pub url: String,
+}
+
+impl Default for OllamaConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:11434".to_owned(),
+        }
+    }
+}
+
+/// An OpenAI-compatible server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenAiConfig {
+    /// Base URL, up to and including `/v1`.
+    pub base_url: String,
+    /// Environment variable holding the API key (none: no key is sent).
+    pub api_key_env: Option<String>,
+}
+
+impl Default for OpenAiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:8000/v1".to_owned(),
+            api_key_env: None,
+        }
+    }
+}
+
+/// Embeddings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingConfig {
+    /// Provider for embeddings; the chat provider when absent.
+    pub provider: Option<LlmProvider>,
+    /// The embedding model's name at the provider.
+    pub model: String,
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            model: "nomic-embed-text".to_owned(),
+        }
+    }
 }
 
 /// The agent's memory database and its caps.

@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod history;
+pub mod json_schema;
 pub mod manifest;
 pub mod recorder;
 pub mod runtime;

@@ -200,11 +200,17 @@ async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
             provider: "none".to_owned(),
             health: db_state(&state),
         },
-        llm: BackendState {
-            provider: match config.llm.provider {
-                crate::config::LlmProvider::None => "none".to_owned(),
-            },
-            health: "not_configured".to_owned(),
+        llm: {
+            let choice = &state.host.backends().llm_choice;
+            BackendState {
+                provider: choice.provider.clone(),
+                health: if choice.provider == "none" {
+                    "not_configured"
+                } else {
+                    "ok"
+                }
+                .to_owned(),
+            }
         },
         memory: BackendState {
             provider: "sqlite".to_owned(),

@@ -1,6 +1,7 @@
 //! Backends behind the capabilities: the services a skill reaches through
 //! the host. Which one serves a capability is chosen by config.
 
+pub mod llm_http;
 pub mod sqlite_memory;
 pub mod unconfigured;
 
@@ -8,8 +9,79 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::capabilities::Backends;
-use crate::config::{Config, DbProvider, HttpProvider, LlmProvider};
+use crate::capabilities::llm::LlmBackend;
+use crate::capabilities::{Backends, LlmChoice};
+use crate::config::{Config, DbProvider, HttpProvider, LlmConfig, LlmProvider};
+use llm_http::{HttpLlm, Wire};
+
+/// The wire for a concrete provider.
+fn wire(config: &LlmConfig, provider: LlmProvider) -> Option<Wire> {
+    match provider {
+        LlmProvider::Ollama => Some(Wire::Ollama {
+            url: config.ollama.url.clone(),
+        }),
+        LlmProvider::Openai => Some(Wire::OpenAi {
+            base_url: config.openai.base_url.clone(),
+            api_key: config
+                .openai
+                .api_key_env
+                .as_deref()
+                .and_then(|var| std::env::var(var).ok()),
+        }),
+        LlmProvider::Auto | LlmProvider::None => None,
+    }
+}
+
+/// Resolves `llm.provider` (`auto`: Ollama if it answers, else none).
+pub fn choose_llm(config: &LlmConfig) -> (LlmProvider, String) {
+    match config.provider {
+        LlmProvider::Auto => {
+            let timeout = std::time::Duration::from_millis(config.connect_timeout_ms.min(500));
+            if llm_http::ollama_answers(&config.ollama.url, timeout) {
+                (
+                    LlmProvider::Ollama,
+                    format!("auto: Ollama answered at {}", config.ollama.url),
+                )
+            } else {
+                (
+                    LlmProvider::None,
+                    format!(
+                        "auto: Ollama did not answer at {} and no embedded model is installed; set `llm.provider`",
+                        config.ollama.url
+                    ),
+                )
+            }
+        }
+        other => (other, "set by `llm.provider`".to_owned()),
+    }
+}
+
+fn open_llm(config: &LlmConfig) -> anyhow::Result<(Arc<dyn LlmBackend>, LlmChoice)> {
+    let (provider, reason) = choose_llm(config);
+    let Some(chat) = wire(config, provider) else {
+        let choice = LlmChoice {
+            provider: "none".to_owned(),
+            model: None,
+            reason,
+        };
+        return Ok((Arc::new(unconfigured::Unconfigured), choice));
+    };
+    let embed = config
+        .embedding
+        .provider
+        .and_then(|p| wire(config, p))
+        .unwrap_or_else(|| chat.clone());
+    let choice = LlmChoice {
+        provider: match provider {
+            LlmProvider::Ollama => "ollama",
+            _ => "openai",
+        }
+        .to_owned(),
+        model: Some(config.model.clone()),
+        reason,
+    };
+    Ok((Arc::new(HttpLlm::new(config, chat, embed)?), choice))
+}
 
 /// Opens the backends the config asks for.
 pub fn open(config: &Config) -> anyhow::Result<Backends> {
@@ -24,9 +96,7 @@ pub fn open(config: &Config) -> anyhow::Result<Backends> {
     let db = match config.db.provider {
         DbProvider::None => unconfigured.clone(),
     };
-    let llm = match config.llm.provider {
-        LlmProvider::None => unconfigured.clone(),
-    };
+    let (llm, llm_choice) = open_llm(&config.llm)?;
     let http = match config.http.provider {
         HttpProvider::None => unconfigured.clone(),
     };
@@ -36,5 +106,6 @@ pub fn open(config: &Config) -> anyhow::Result<Backends> {
         rag: unconfigured,
         memory: Arc::new(memory),
         http,
+        llm_choice: Arc::new(llm_choice),
     })
 }

@@ -158,6 +158,19 @@ pub struct Backends {
     pub memory: Arc<dyn memory::MemoryBackend>,
     /// Outbound HTTP.
     pub http: Arc<dyn http::HttpBackend>,
+    /// Which model serves `llm`, and why.
+    pub llm_choice: Arc<LlmChoice>,
+}
+
+/// Which model serves `llm`, and why it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LlmChoice {
+    /// `ollama`, `openai` or `none`.
+    pub provider: String,
+    /// The chat model, when there is one.
+    pub model: Option<String>,
+    /// Why this provider.
+    pub reason: String,
 }
 
 /// The per-call state of every capability, as held in the store.

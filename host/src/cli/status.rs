@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::backends;
 use crate::capabilities::memory::{Alert, MemorySnapshot};
-use crate::config::{Config, DbProvider, LlmProvider};
+use crate::config::{Config, DbProvider};
 
 /// Flags of `status`.
 #[derive(Debug, clap::Args)]
@@ -23,7 +23,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct Backends {
     db: &'static str,
-    llm: &'static str,
+    llm: crate::capabilities::LlmChoice,
     memory: String,
 }
 
@@ -47,11 +47,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             db: match config.db.provider {
                 DbProvider::None => "none (db.provider)",
             },
-            llm: match config.llm.provider {
-                LlmProvider::None => {
-                    "none (llm.provider): skills report that no model is configured"
-                }
-            },
+            llm: (*opened.llm_choice).clone(),
             memory: format!("sqlite {}", config.memory.path.display()),
         },
     };
@@ -72,7 +68,16 @@ fn render(status: &Status) -> String {
         memory.focus.as_deref().unwrap_or("-")
     ));
     out.push_str(&format!("db:       {}\n", status.backends.db));
-    out.push_str(&format!("llm:      {}\n", status.backends.llm));
+    let llm = &status.backends.llm;
+    out.push_str(&format!(
+        "llm:      {}{} ({})\n",
+        llm.provider,
+        llm.model
+            .as_deref()
+            .map(|m| format!(" {m}"))
+            .unwrap_or_default(),
+        llm.reason
+    ));
     out.push_str(&format!(
         "memory:   {} ({} keys)\n",
         status.backends.memory, memory.keys

@@ -439,82 +439,6 @@ async fn cors_is_off_unless_origins_are_listed() {
 
 // --- OpenAPI conformance -------------------------------------------------
 
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(reference) => {
-            let name = reference.rsplit('/').next().unwrap_or_default();
-            &doc["components"]["schemas"][name]
-        }
-        None => schema,
-    }
-}
-
-/// Checks `value` against a JSON Schema subset (types, required, properties,
-/// items, enum, oneOf/anyOf/allOf, $ref); returns the first mismatch.
-fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-    let schema = resolve(doc, schema);
-    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-        for part in all {
-            conforms(doc, part, value, at)?;
-        }
-    }
-    for key in ["oneOf", "anyOf"] {
-        if let Some(options) = schema.get(key).and_then(Value::as_array)
-            && !options.iter().any(|o| conforms(doc, o, value, at).is_ok())
-        {
-            return Err(format!("{at}: matches none of {key}"));
-        }
-    }
-    if let Some(choices) = schema.get("enum").and_then(Value::as_array)
-        && !choices.contains(value)
-    {
-        return Err(format!("{at}: {value} is not one of {choices:?}"));
-    }
-    let types: Vec<&str> = match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
-    if !types.is_empty() {
-        let actual = match value {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Object(_) => "object",
-        };
-        let ok = types.contains(&actual) || (actual == "integer" && types.contains(&"number"));
-        if !ok {
-            return Err(format!("{at}: {actual} where the schema says {types:?}"));
-        }
-    }
-    if let (Some(required), Value::Object(map)) =
-        (schema.get("required").and_then(Value::as_array), value)
-    {
-        for field in required.iter().filter_map(Value::as_str) {
-            if !map.contains_key(field) {
-                return Err(format!("{at}: required field `{field}` is missing"));
-            }
-        }
-    }
-    if let (Some(Value::Object(properties)), Value::Object(map)) = (schema.get("properties"), value)
-    {
-        for (field, sub) in properties {
-            if let Some(v) = map.get(field) {
-                conforms(doc, sub, v, &format!("{at}.{field}"))?;
-            }
-        }
-    }
-    if let (Some(items), Value::Array(list)) = (schema.get("items"), value) {
-        for (i, item) in list.iter().enumerate() {
-            conforms(doc, items, item, &format!("{at}[{i}]"))?;
-        }
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn every_documented_response_matches_the_openapi_document() {
     use sc_host::capabilities::grants::MemoryList;
@@ -618,7 +542,7 @@ async fn every_documented_response_matches_the_openapi_document() {
             "{method} {path} answered {status}, which is not documented"
         );
         let schema = &response["content"]["application/json"]["schema"];
-        conforms(&doc, schema, &value, &format!("{method} {path}"))
-            .unwrap_or_else(|err| panic!("{err}\nbody: {value}"));
+        sc_host::json_schema::check(&doc, schema, &value)
+            .unwrap_or_else(|err| panic!("{method} {path}: {err}\nbody: {value}"));
     }
 }

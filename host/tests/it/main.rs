@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod hostile;
+mod llm;
 mod registry;
 mod reload;
 mod scheduler;

@@ -1,0 +1,431 @@
+//! The model over HTTP, against a local server that speaks the Ollama and
+//! OpenAI wire formats (streaming included) and plays a script.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sc_host::backends::llm_http::{HttpLlm, Wire};
+use sc_host::capabilities::CapabilityError;
+use sc_host::capabilities::llm::{ChatOptions, LlmBackend as _, Message, Role};
+use sc_host::config::{LlmConfig, LlmProvider};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Script {
+    answers: VecDeque<String>,
+    fail_first: u32,
+    fail_status: u16,
+    delay_ms: u64,
+    requests: Vec<Value>,
+    auth: Vec<Option<String>>,
+}
+
+type Shared = Arc<Mutex<Script>>;
+
+fn next_answer(
+    script: &Shared,
+    body: Value,
+    headers: &HeaderMap,
+) -> Result<(String, u64), StatusCode> {
+    let mut script = script.lock().expect("script");
+    script.requests.push(body);
+    script.auth.push(
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    );
+    if script.fail_first > 0 {
+        script.fail_first -= 1;
+        return Err(
+            StatusCode::from_u16(script.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+        );
+    }
+    let answer = script
+        .answers
+        .pop_front()
+        .unwrap_or_else(|| "no more answers".to_owned());
+    Ok((answer, script.delay_ms))
+}
+
+/// Splits an answer into streamed pieces of up to 4 characters.
+fn pieces(answer: &str) -> Vec<String> {
+    let chars: Vec<char> = answer.chars().collect();
+    chars.chunks(4).map(|c| c.iter().collect()).collect()
+}
+
+async fn ollama_chat(State(script): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    let (answer, delay) = match next_answer(&script, body, &headers) {
+        Ok(answer) => answer,
+        Err(status) => return (status, "{\"error\":\"busy\"}").into_response(),
+    };
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    let mut lines = String::new();
+    for piece in pieces(&answer) {
+        lines.push_str(&json!({"model": "test-model", "message": {"role": "assistant", "content": piece}, "done": false}).to_string());
+        lines.push('\n');
+    }
+    lines.push_str(&json!({"model": "test-model", "message": {"role": "assistant", "content": ""}, "done": true, "prompt_eval_count": 12, "eval_count": 7}).to_string());
+    lines.push('\n');
+    Response::new(Body::from(lines))
+}
+
+async fn openai_chat(State(script): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    let (answer, delay) = match next_answer(&script, body, &headers) {
+        Ok(answer) => answer,
+        Err(status) => return (status, "{\"error\":{\"message\":\"busy\"}}").into_response(),
+    };
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    let mut events = String::new();
+    for piece in pieces(&answer) {
+        let event =
+            json!({"model": "gpt-test", "choices": [{"index": 0, "delta": {"content": piece}}]});
+        events.push_str(&format!("data: {event}\n\n"));
+    }
+    let usage = json!({"model": "gpt-test", "choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 9}});
+    events.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
+    ([("content-type", "text/event-stream")], events).into_response()
+}
+
+async fn ollama_embed(body: String) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    let texts = body["input"].as_array().cloned().unwrap_or_default();
+    let embeddings: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| vec![t.as_str().map_or(0, str::len) as f32, 1.0, 0.0])
+        .collect();
+    axum::Json(json!({"model": "nomic-embed-text", "embeddings": embeddings})).into_response()
+}
+
+async fn openai_embed(body: String) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    let texts = body["input"].as_array().cloned().unwrap_or_default();
+    // Out of order on purpose: the client must sort by index.
+    let data: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .rev()
+        .map(
+            |(i, t)| json!({"index": i, "embedding": [t.as_str().map_or(0, str::len) as f32, 2.0]}),
+        )
+        .collect();
+    axum::Json(json!({"data": data})).into_response()
+}
+
+struct Server {
+    url: String,
+    script: Shared,
+}
+
+async fn server(answers: &[&str]) -> Server {
+    let script: Shared = Arc::new(Mutex::new(Script {
+        answers: answers.iter().map(|a| (*a).to_owned()).collect(),
+        fail_status: 503,
+        ..Script::default()
+    }));
+    let app = Router::new()
+        .route(
+            "/api/tags",
+            get(|| async { axum::Json(json!({"models": [{"name": "test-model"}]})) }),
+        )
+        .route("/api/chat", post(ollama_chat))
+        .route("/api/embed", post(ollama_embed))
+        .route("/v1/chat/completions", post(openai_chat))
+        .route("/v1/embeddings", post(openai_embed))
+        .with_state(script.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Server { url, script }
+}
+
+fn config() -> LlmConfig {
+    LlmConfig {
+        model: "test-model".into(),
+        first_token_timeout_ms: 2_000,
+        total_timeout_ms: 5_000,
+        ..LlmConfig::default()
+    }
+}
+
+fn ollama(server: &Server, config: &LlmConfig) -> HttpLlm {
+    let wire = Wire::Ollama {
+        url: server.url.clone(),
+    };
+    HttpLlm::new(config, wire.clone(), wire).expect("client")
+}
+
+fn openai(server: &Server, config: &LlmConfig) -> HttpLlm {
+    let wire = Wire::OpenAi {
+        base_url: format!("{}/v1", server.url),
+        api_key: Some("sk-test".into()),
+    };
+    HttpLlm::new(config, wire.clone(), wire).expect("client")
+}
+
+fn ask(text: &str) -> Vec<Message> {
+    vec![
+        Message {
+            role: Role::System,
+            content: "You are a SOC analyst.".into(),
+        },
+        Message {
+            role: Role::User,
+            content: text.into(),
+        },
+    ]
+}
+
+#[tokio::test]
+async fn ollama_streams_tokens_in_order_and_counts_them() {
+    let server = server(&["The host 10.0.0.5 looks benign."]).await;
+    let llm = ollama(&server, &config());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let answer = llm
+        .chat_streaming(
+            &ask("Is 10.0.0.5 malicious?"),
+            &ChatOptions::default(),
+            Some(tx),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(answer.content, "The host 10.0.0.5 looks benign.");
+    assert_eq!((answer.prompt_tokens, answer.completion_tokens), (12, 7));
+    assert_eq!(answer.model, "test-model");
+    let mut streamed = String::new();
+    let mut count = 0;
+    while let Ok(piece) = rx.try_recv() {
+        streamed.push_str(&piece);
+        count += 1;
+    }
+    assert_eq!(streamed, answer.content);
+    assert!(count > 1, "tokens arrive one piece at a time");
+    let request = server.script.lock().expect("script").requests[0].clone();
+    assert_eq!(request["stream"], true);
+    assert_eq!(request["messages"][0]["role"], "system");
+}
+
+#[tokio::test]
+async fn openai_streams_reports_usage_and_sends_the_key() {
+    let server = server(&["Benign."]).await;
+    let llm = openai(&server, &config());
+    let answer = llm
+        .chat(ask("verdict?"), ChatOptions::default())
+        .await
+        .expect("answer");
+    assert_eq!(answer.content, "Benign.");
+    assert_eq!((answer.prompt_tokens, answer.completion_tokens), (20, 9));
+    assert_eq!(answer.model, "gpt-test");
+    let script = server.script.lock().expect("script");
+    assert_eq!(script.auth[0].as_deref(), Some("Bearer sk-test"));
+    assert_eq!(script.requests[0]["stream_options"]["include_usage"], true);
+}
+
+#[tokio::test]
+async fn json_mode_retries_once_with_the_validation_error() {
+    let schema = json!({"type": "object", "required": ["verdict"], "properties": {"verdict": {"enum": ["benign", "malicious"]}}});
+    for make in [ollama as fn(&Server, &LlmConfig) -> HttpLlm, openai] {
+        let server = server(&[
+            "I think it is fine",
+            "```json\n{\"verdict\": \"benign\"}\n```",
+        ])
+        .await;
+        let llm = make(&server, &config());
+        let options = ChatOptions {
+            json_mode: true,
+            json_schema: Some(schema.to_string()),
+            ..ChatOptions::default()
+        };
+        let answer = llm
+            .chat(ask("verdict as JSON"), options)
+            .await
+            .expect("answer");
+        assert_eq!(
+            serde_json::from_str::<Value>(&answer.content).expect("json"),
+            json!({"verdict": "benign"})
+        );
+        let script = server.script.lock().expect("script");
+        assert_eq!(script.requests.len(), 2, "one corrective retry");
+        let retry = &script.requests[1]["messages"];
+        let last = retry
+            .as_array()
+            .and_then(|m| m.last())
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            last["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not valid"),
+            "{last}"
+        );
+        let first = &script.requests[0];
+        assert!(
+            first.get("format").is_some() || first.get("response_format").is_some(),
+            "JSON mode is asked for: {first}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn json_mode_gives_up_with_invalid_output() {
+    let schema = json!({"type": "object", "required": ["verdict"]});
+    let server = server(&["{\"score\": 1}", "still {\"score\": 2}"]).await;
+    let llm = ollama(&server, &config());
+    let options = ChatOptions {
+        json_mode: true,
+        json_schema: Some(schema.to_string()),
+        ..ChatOptions::default()
+    };
+    let err = llm
+        .chat(ask("verdict"), options)
+        .await
+        .expect_err("invalid");
+    match err {
+        CapabilityError::InvalidOutput(message) => {
+            assert!(message.contains("`verdict`"), "{message}")
+        }
+        other => panic!("expected invalid-output, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_others_are_not() {
+    let server = server(&["ok after retries"]).await;
+    server.script.lock().expect("script").fail_first = 2;
+    let llm = ollama(&server, &config());
+    let answer = llm
+        .chat(ask("hi"), ChatOptions::default())
+        .await
+        .expect("retried");
+    assert_eq!(answer.content, "ok after retries");
+
+    let server2 = server_with_failure(400).await;
+    let llm = ollama(&server2, &config());
+    let err = llm
+        .chat(ask("hi"), ChatOptions::default())
+        .await
+        .expect_err("400");
+    assert!(
+        matches!(err, CapabilityError::Backend(ref m) if m.contains("400")),
+        "{err:?}"
+    );
+    assert_eq!(
+        server2.script.lock().expect("script").requests.len(),
+        1,
+        "a 400 is not retried"
+    );
+}
+
+async fn server_with_failure(status: u16) -> Server {
+    let server = server(&["never"]).await;
+    {
+        let mut script = server.script.lock().expect("script");
+        script.fail_first = 10;
+        script.fail_status = status;
+    }
+    server
+}
+
+#[tokio::test]
+async fn a_silent_model_times_out() {
+    let server = server(&["late"]).await;
+    server.script.lock().expect("script").delay_ms = 1_500;
+    let config = LlmConfig {
+        first_token_timeout_ms: 300,
+        ..config()
+    };
+    let llm = ollama(&server, &config);
+    let err = llm
+        .chat(ask("hi"), ChatOptions::default())
+        .await
+        .expect_err("timeout");
+    assert!(matches!(err, CapabilityError::Timeout), "{err:?}");
+}
+
+#[tokio::test]
+async fn embeddings_come_back_in_order_on_both_wires() {
+    let server = server(&[]).await;
+    let texts = vec!["a".to_owned(), "bbb".to_owned()];
+    let ollama_vectors = ollama(&server, &config())
+        .embed(texts.clone())
+        .await
+        .expect("ollama");
+    assert_eq!(
+        ollama_vectors,
+        vec![vec![1.0, 1.0, 0.0], vec![3.0, 1.0, 0.0]]
+    );
+    let openai_vectors = openai(&server, &config())
+        .embed(texts)
+        .await
+        .expect("openai");
+    assert_eq!(openai_vectors, vec![vec![1.0, 2.0], vec![3.0, 2.0]]);
+}
+
+#[tokio::test]
+async fn auto_picks_ollama_when_it_answers_and_none_otherwise() {
+    let server = server(&[]).await;
+    let url = server.url.clone();
+    let (provider, reason) = tokio::task::spawn_blocking(move || {
+        let mut config = LlmConfig::default();
+        config.ollama.url = url;
+        sc_host::backends::choose_llm(&config)
+    })
+    .await
+    .expect("probe");
+    assert_eq!(provider, LlmProvider::Ollama, "{reason}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let (provider, reason) = tokio::task::spawn_blocking(move || {
+        let mut config = LlmConfig::default();
+        config.ollama.url = url;
+        sc_host::backends::choose_llm(&config)
+    })
+    .await
+    .expect("probe");
+    assert_eq!(provider, LlmProvider::None);
+    assert!(reason.contains("did not answer"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skill_reaches_the_model_through_its_grant() {
+    let server = server(&["Hello analyst, all is calm."]).await;
+    let install = crate::support::Install::with(&["hello_world"]);
+    let mut config = install.config();
+    config.llm.provider = LlmProvider::Ollama;
+    config.llm.ollama.url = server.url.clone();
+    let host = install.host_with(config);
+    let report = crate::support::dispatch(&host, "hello_world", json!({"name": "analyst"})).await;
+    assert_eq!(
+        report.result["llm"]["available"], true,
+        "{:#?}",
+        report.result
+    );
+    assert_eq!(
+        report.result["llm"]["answer"],
+        "Hello analyst, all is calm."
+    );
+    let request = server.script.lock().expect("script").requests[0].clone();
+    let prompt = request["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        prompt.contains("<data:name>\nanalyst\n</data:name>"),
+        "untrusted text sits in a data block: {prompt}"
+    );
+}
