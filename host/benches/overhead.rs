@@ -128,6 +128,7 @@ fn bench_raw_call(dir: &Path, calls: usize) {
             trigger: T::Dispatch,
             parameters: serde_json::json!({}),
             chat: None,
+            audit: None,
         };
         for _ in 0..200 {
             run(

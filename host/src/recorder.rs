@@ -17,6 +17,7 @@ const BATCH: usize = 4096;
 /// How long the writer lets records gather before committing them.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
+#[derive(Debug)]
 enum Message {
     Run(Box<NewRun>),
     Audit(Box<AuditEvent>),
@@ -24,6 +25,7 @@ enum Message {
 }
 
 /// The queue to the writer thread.
+#[derive(Debug)]
 pub struct Recorder {
     queue: Option<mpsc::Sender<Message>>,
     writer: Option<std::thread::JoinHandle<()>>,

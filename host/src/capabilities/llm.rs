@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{CallContext, CapabilityError};
+use crate::audit::{AuditEvent, digest};
 use crate::runtime::bindings::securityclaw::skill::llm as wit;
 
 pub use wit::{ChatOptions, ChatResponse, Message, Role};
@@ -47,7 +48,36 @@ impl wit::Host for LlmState {
                 "a chat needs at least one message".to_owned(),
             ));
         }
-        self.backend.chat(messages, options).await
+        // The trail keeps digests of what was asked and answered, never the text.
+        let prompt: Vec<(String, &str)> = messages
+            .iter()
+            .map(|m| (format!("{:?}", m.role), m.content.as_str()))
+            .collect();
+        let prompt_digest = digest(
+            serde_json::to_string(&prompt)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        let result = self.backend.chat(messages, options).await;
+        // Only prompts that reached a model are worth a record.
+        if !matches!(result, Err(CapabilityError::NotConfigured(_))) {
+            self.call.audit(AuditEvent {
+                action: "llm.chat".to_owned(),
+                outcome: match &result {
+                    Ok(_) => "ok".to_owned(),
+                    Err(err) => err
+                        .to_string()
+                        .split(':')
+                        .next()
+                        .unwrap_or("error")
+                        .to_owned(),
+                },
+                prompt_digest: Some(prompt_digest),
+                response_digest: result.as_ref().ok().map(|r| digest(r.content.as_bytes())),
+                ..AuditEvent::default()
+            });
+        }
+        result
     }
 
     async fn embed(&mut self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError> {

@@ -117,6 +117,7 @@ pub struct CallContext {
     pub grants: GrantCheck,
     host_calls: AtomicU64,
     host_call_limit: u64,
+    audit: Option<Arc<crate::recorder::Recorder>>,
 }
 
 impl CallContext {
@@ -127,6 +128,24 @@ impl CallContext {
             grants,
             host_calls: AtomicU64::new(0),
             host_call_limit,
+            audit: None,
+        }
+    }
+
+    /// Records auditable capability calls (model calls) through `recorder`.
+    pub fn with_audit(mut self, recorder: Option<Arc<crate::recorder::Recorder>>) -> Self {
+        self.audit = recorder;
+        self
+    }
+
+    /// Appends an audit event for this run's skill, when auditing is on.
+    pub fn audit(&self, event: crate::audit::AuditEvent) {
+        if let Some(recorder) = &self.audit {
+            recorder.audit(crate::audit::AuditEvent {
+                actor: format!("skill:{}", self.skill_id),
+                skill: Some(self.skill_id.clone()),
+                ..event
+            });
         }
     }
 

@@ -116,6 +116,8 @@ pub struct RunInput {
     pub parameters: Value,
     /// Chat context, for chat runs.
     pub chat: Option<wit::ChatContext>,
+    /// Where capability calls worth auditing (model calls) are recorded.
+    pub audit: Option<Arc<crate::recorder::Recorder>>,
 }
 
 /// Runs `skill` once. Never fails: every failure is an `error` report.
@@ -129,15 +131,18 @@ pub async fn run(
 ) -> RunReport {
     let skill_id = skill.manifest.skill_id.clone();
     let started = Instant::now();
-    let call = Arc::new(CallContext::new(
-        skill_id.clone(),
-        GrantCheck::new(
-            &skill_id,
-            skill.manifest_path.clone(),
-            skill.manifest.grants.clone(),
-        ),
-        limits.host_calls,
-    ));
+    let call = Arc::new(
+        CallContext::new(
+            skill_id.clone(),
+            GrantCheck::new(
+                &skill_id,
+                skill.manifest_path.clone(),
+                skill.manifest.grants.clone(),
+            ),
+            limits.host_calls,
+        )
+        .with_audit(input.audit.clone()),
+    );
     let output = OutputCapture::new(limits.output_bytes);
     let state = StoreState {
         wasi: deny_all_wasi(&output),

@@ -135,7 +135,7 @@ pub struct SkillHost {
     running: Mutex<HashMap<String, usize>>,
     history: History,
     audit: AuditLog,
-    recorder: Recorder,
+    recorder: Arc<Recorder>,
     changes: tokio::sync::watch::Sender<u64>,
     finished: tokio::sync::broadcast::Sender<RunReport>,
 }
@@ -173,7 +173,7 @@ impl SkillHost {
             running: Mutex::new(HashMap::new()),
             history,
             audit,
-            recorder,
+            recorder: Arc::new(recorder),
             changes: tokio::sync::watch::channel(0).0,
             finished: tokio::sync::broadcast::channel(256).0,
         };
@@ -430,6 +430,7 @@ impl SkillHost {
             trigger,
             parameters,
             chat: None,
+            audit: Some(self.recorder.clone()),
         };
         let started_at = Utc::now();
         let report = call::run(

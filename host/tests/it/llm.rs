@@ -428,4 +428,16 @@ async fn a_skill_reaches_the_model_through_its_grant() {
         prompt.contains("<data:name>\nanalyst\n</data:name>"),
         "untrusted text sits in a data block: {prompt}"
     );
+    let trail = host.audit().recent(10, None).expect("audit");
+    let model_call = trail
+        .iter()
+        .find(|r| r.action == "llm.chat")
+        .expect("the model call is audited");
+    assert_eq!(model_call.actor, "skill:hello_world");
+    assert_eq!(model_call.outcome, "ok");
+    assert_eq!(
+        model_call.response_digest.as_deref(),
+        Some(sc_host::audit::digest(b"Hello analyst, all is calm.").as_str())
+    );
+    assert!(model_call.prompt_digest.is_some());
 }
