@@ -38,6 +38,8 @@ pub struct Config {
     pub db: DbConfig,
     /// The model behind the `llm` capability.
     pub llm: LlmConfig,
+    /// Retrieval (`rag`).
+    pub rag: RagConfig,
     /// The agent's durable memory.
     pub memory: MemoryConfig,
     /// Outbound HTTP for skills.
@@ -60,6 +62,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             db: DbConfig::default(),
             llm: LlmConfig::default(),
+            rag: RagConfig::default(),
             memory: MemoryConfig::default(),
             http: HttpConfig::default(),
             scheduler: SchedulerConfig::default(),
@@ -236,6 +239,25 @@ impl Default for EmbeddingConfig {
         Self {
             provider: None,
             model: "nomic-embed-text".to_owned(),
+        }
+    }
+}
+
+/// Retrieval.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RagConfig {
+    /// SQLite file of the embedded retrieval store, relative to `data_dir`.
+    pub path: PathBuf,
+    /// Vector hits below this cosine similarity are dropped.
+    pub similarity_threshold: f32,
+}
+
+impl Default for RagConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("rag.db"),
+            similarity_threshold: 0.3,
         }
     }
 }
@@ -509,6 +531,7 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
     config.data_dir = base.join(&config.data_dir);
     config.skills_dir = base.join(&config.skills_dir);
     config.memory.path = config.data_dir.join(&config.memory.path);
+    config.rag.path = config.data_dir.join(&config.rag.path);
 
     Ok(LoadedConfig {
         config,
@@ -623,6 +646,15 @@ fn validate(config: &Config) -> Result<(), (&'static str, String)> {
         16,
         64 << 20,
     )?;
+    if !(-1.0..=1.0).contains(&config.rag.similarity_threshold) {
+        return Err((
+            "rag.similarity_threshold",
+            format!(
+                "{} is out of range; expected -1.0..=1.0 (cosine)",
+                config.rag.similarity_threshold
+            ),
+        ));
+    }
     check_range(
         "scheduler.max_concurrent",
         config.scheduler.max_concurrent as u64,

@@ -2,6 +2,7 @@
 //! the host. Which one serves a capability is chosen by config.
 
 pub mod llm_http;
+pub mod rag_sqlite;
 pub mod sqlite_memory;
 pub mod unconfigured;
 
@@ -83,27 +84,39 @@ fn open_llm(config: &LlmConfig) -> anyhow::Result<(Arc<dyn LlmBackend>, LlmChoic
     Ok((Arc::new(HttpLlm::new(config, chat, embed)?), choice))
 }
 
+/// A state file's path: as configured when absolute, else under `data_dir`.
+fn in_data_dir(config: &Config, path: &std::path::Path) -> std::path::PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        config.data_dir.join(path)
+    }
+}
+
 /// Opens the backends the config asks for.
 pub fn open(config: &Config) -> anyhow::Result<Backends> {
-    let memory = sqlite_memory::SqliteMemory::open(&config.memory.path, config.memory.clone())
-        .with_context(|| {
-            format!(
-                "opening the memory database {}",
-                config.memory.path.display()
-            )
-        })?;
+    let memory_path = in_data_dir(config, &config.memory.path);
+    let memory = sqlite_memory::SqliteMemory::open(&memory_path, config.memory.clone())
+        .with_context(|| format!("opening the memory database {}", memory_path.display()))?;
     let unconfigured = Arc::new(unconfigured::Unconfigured);
     let db = match config.db.provider {
         DbProvider::None => unconfigured.clone(),
     };
     let (llm, llm_choice) = open_llm(&config.llm)?;
+    let rag_path = in_data_dir(config, &config.rag.path);
+    let rag = rag_sqlite::SqliteRag::open(
+        &rag_path,
+        Some(llm.clone()),
+        config.rag.similarity_threshold,
+    )
+    .with_context(|| format!("opening the retrieval store {}", rag_path.display()))?;
     let http = match config.http.provider {
         HttpProvider::None => unconfigured.clone(),
     };
     Ok(Backends {
         db,
         llm,
-        rag: unconfigured,
+        rag: Arc::new(rag),
         memory: Arc::new(memory),
         http,
         llm_choice: Arc::new(llm_choice),

@@ -7,7 +7,6 @@ use crate::capabilities::CapabilityError;
 use crate::capabilities::db::{BulkOutcome, DbBackend, IndexInfo};
 use crate::capabilities::http::{HttpBackend, Request, Response};
 use crate::capabilities::llm::{ChatOptions, ChatResponse, LlmBackend, Message};
-use crate::capabilities::rag::{Document, RagBackend, Retrieval};
 
 /// Answers `not-configured` for every call.
 #[derive(Debug, Clone, Copy, Default)]
@@ -16,12 +15,6 @@ pub struct Unconfigured;
 fn db_missing<T>() -> Result<T, CapabilityError> {
     Err(CapabilityError::NotConfigured(
         "no telemetry store is configured (`db.provider: none` in config.yaml)".to_owned(),
-    ))
-}
-
-fn rag_missing<T>() -> Result<T, CapabilityError> {
-    Err(CapabilityError::NotConfigured(
-        "no retrieval store is configured: rag keeps its documents in the telemetry store (`db.provider: none` in config.yaml)".to_owned(),
     ))
 }
 
@@ -61,16 +54,6 @@ impl LlmBackend for Unconfigured {
     }
     async fn embed(&self, _: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError> {
         llm_missing()
-    }
-}
-
-#[async_trait::async_trait]
-impl RagBackend for Unconfigured {
-    async fn store(&self, _: &str, _: Vec<Document>) -> Result<Vec<String>, CapabilityError> {
-        rag_missing()
-    }
-    async fn retrieve(&self, _: &str, _: u32, _: &[String]) -> Result<Retrieval, CapabilityError> {
-        rag_missing()
     }
 }
 

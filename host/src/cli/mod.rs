@@ -3,6 +3,7 @@
 mod audit;
 mod dispatch;
 pub mod list_skills;
+mod rag;
 mod service;
 mod status;
 mod validate;
@@ -57,6 +58,12 @@ pub enum Command {
     Service(service::ServiceArgs),
     /// The agent's memory: status, focus, findings, decisions, escalations.
     Status(status::Args),
+    /// Retrieval: what a skill's `rag.retrieve` would return.
+    Rag {
+        /// What to do.
+        #[command(subcommand)]
+        command: rag::RagCommand,
+    },
     /// The audit trail.
     Audit {
         /// What to do with it.
@@ -132,6 +139,7 @@ pub fn main() -> ExitCode {
         Command::Service(args) => service::service(loaded.config, args),
         Command::Audit { command } => audit::run(&loaded.config, command),
         Command::Status(args) => status::run(&loaded.config, args),
+        Command::Rag { command } => rag::run(&loaded.config, command),
         Command::ValidateConfig => Ok(validate::run(&cli)),
     };
     match result {

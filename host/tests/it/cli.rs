@@ -330,3 +330,52 @@ fn status_shows_the_memory_snapshot() {
     assert_eq!(json["findings"][0]["text"], "port scan from 10.0.0.9");
     assert_eq!(json["alerts"][0]["status"], "unread");
 }
+
+#[test]
+fn rag_search_says_which_path_answered() {
+    use sc_host::capabilities::rag::{Document, RagBackend as _};
+    let install = Install::with(&[]);
+    install.write_config("llm:\n  provider: none\n");
+    {
+        let rag = sc_host::backends::rag_sqlite::SqliteRag::open(
+            &install.data_dir().join("rag.db"),
+            None,
+            0.3,
+        )
+        .expect("rag");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(rag.store(
+                "baseliner",
+                vec![Document {
+                    category: "network_baseline".into(),
+                    entity: "10.0.0.5".into(),
+                    window: None,
+                    text: "10.0.0.5 resolves names through 10.0.0.53".into(),
+                    source: "zeek dns".into(),
+                    metadata: "{}".into(),
+                    valid_until: None,
+                }],
+            ))
+            .expect("store");
+    }
+    let output = sc_host(
+        &install,
+        &[
+            "rag",
+            "search",
+            "10.0.0.53 resolves",
+            "--category",
+            "network_baseline",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("path: lexical (no embedding model available)"),
+        "{text}"
+    );
+    assert!(text.contains("[network_baseline] 10.0.0.5"), "{text}");
+}

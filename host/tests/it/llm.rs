@@ -96,12 +96,30 @@ async fn openai_chat(State(script): State<Shared>, headers: HeaderMap, body: Str
     ([("content-type", "text/event-stream")], events).into_response()
 }
 
+/// Bag-of-words vectors: texts that share words point the same way, so
+/// similarity means something in tests.
+fn words_vector(text: &str) -> Vec<f32> {
+    let mut vector = vec![0.0f32; 64];
+    for word in text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() > 2)
+    {
+        let bucket = word
+            .bytes()
+            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+            % 64;
+        vector[bucket as usize] += 1.0;
+    }
+    vector
+}
+
 async fn ollama_embed(body: String) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap_or_default();
     let texts = body["input"].as_array().cloned().unwrap_or_default();
     let embeddings: Vec<Vec<f32>> = texts
         .iter()
-        .map(|t| vec![t.as_str().map_or(0, str::len) as f32, 1.0, 0.0])
+        .map(|t| words_vector(t.as_str().unwrap_or_default()))
         .collect();
     axum::Json(json!({"model": "nomic-embed-text", "embeddings": embeddings})).into_response()
 }
@@ -364,9 +382,11 @@ async fn embeddings_come_back_in_order_on_both_wires() {
         .embed(texts.clone())
         .await
         .expect("ollama");
+    assert_eq!(ollama_vectors, vec![words_vector("a"), words_vector("bbb")]);
     assert_eq!(
-        ollama_vectors,
-        vec![vec![1.0, 1.0, 0.0], vec![3.0, 1.0, 0.0]]
+        ollama_vectors[1].iter().sum::<f32>(),
+        1.0,
+        "one word of three letters"
     );
     let openai_vectors = openai(&server, &config())
         .embed(texts)
@@ -440,4 +460,55 @@ async fn a_skill_reaches_the_model_through_its_grant() {
         Some(sc_host::audit::digest(b"Hello analyst, all is calm.").as_str())
     );
     assert!(model_call.prompt_digest.is_some());
+}
+
+#[tokio::test]
+async fn retrieval_uses_vectors_when_a_model_embeds_and_applies_the_threshold() {
+    use sc_host::backends::rag_sqlite::SqliteRag;
+    use sc_host::capabilities::rag::{Document, RagBackend as _};
+    use sc_host::runtime::bindings::securityclaw::skill::rag::RetrievalPath;
+    let server = server(&[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let embedder: Arc<dyn sc_host::capabilities::llm::LlmBackend> =
+        Arc::new(ollama(&server, &config()));
+    let rag = SqliteRag::open(&dir.path().join("rag.db"), Some(embedder), 0.3).expect("open");
+    let doc = |entity: &str, text: &str| Document {
+        category: "network_baseline".into(),
+        entity: entity.into(),
+        window: Some("2026-11-26".into()),
+        text: text.into(),
+        source: "zeek conn".into(),
+        metadata: "{\"window\":\"P1D\"}".into(),
+        valid_until: None,
+    };
+    rag.store(
+        "baseliner",
+        vec![
+            doc("10.0.0.5", "host sends dns queries to port 53 every minute"),
+            doc(
+                "10.0.0.9",
+                "web server answers https requests from the office",
+            ),
+            doc("10.0.0.7", "printer idle all night"),
+        ],
+    )
+    .await
+    .expect("store");
+    let categories = vec!["network_baseline".to_owned()];
+    let found = rag
+        .retrieve("dns queries every minute", 3, &categories)
+        .await
+        .expect("retrieve");
+    assert_eq!(found.path, RetrievalPath::Vector);
+    assert_eq!(found.hits[0].entity, "10.0.0.5");
+    assert!(found.hits[0].score > 0.5, "{}", found.hits[0].score);
+    assert!(
+        found.hits.iter().all(|h| h.entity != "10.0.0.7"),
+        "unrelated documents fall under the similarity threshold"
+    );
+    let other = rag
+        .retrieve("dns queries", 3, &["verdicts".to_owned()])
+        .await
+        .expect("retrieve");
+    assert!(other.hits.is_empty(), "category filter");
 }
