@@ -146,7 +146,7 @@ impl MemoryBackend for SqliteMemory {
             .collect();
         let cap = self.cap(list);
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO entries (list, timestamp, skill_id, text, data) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![list.as_str(), now(), skill_id, text, data],
@@ -241,7 +241,7 @@ impl MemoryBackend for SqliteMemory {
 
     fn set_alert_status(&self, id: i64, status: AlertStatus) -> Result<bool, CapabilityError> {
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let exists = tx
                 .query_row(
                     "SELECT 1 FROM entries WHERE id = ?1 AND list = 'escalations'",
