@@ -53,6 +53,10 @@ pub fn choose_llm(config: &LlmConfig) -> (LlmProvider, String) {
                 )
             }
         }
+        LlmProvider::None => (
+            LlmProvider::None,
+            "`llm.provider: none` in config.yaml; set it to ollama or openai".to_owned(),
+        ),
         other => (other, "set by `llm.provider`".to_owned()),
     }
 }
@@ -63,9 +67,9 @@ fn open_llm(config: &LlmConfig) -> anyhow::Result<(Arc<dyn LlmBackend>, LlmChoic
         let choice = LlmChoice {
             provider: "none".to_owned(),
             model: None,
-            reason,
+            reason: reason.clone(),
         };
-        return Ok((Arc::new(unconfigured::Unconfigured), choice));
+        return Ok((Arc::new(unconfigured::NoModel { reason }), choice));
     };
     let embed = config
         .embedding

@@ -18,12 +18,6 @@ fn db_missing<T>() -> Result<T, CapabilityError> {
     ))
 }
 
-fn llm_missing<T>() -> Result<T, CapabilityError> {
-    Err(CapabilityError::NotConfigured(
-        "no model is configured (`llm.provider: none` in config.yaml)".to_owned(),
-    ))
-}
-
 #[async_trait::async_trait]
 impl DbBackend for Unconfigured {
     async fn search(&self, _: &str, _: Value) -> Result<Value, CapabilityError> {
@@ -47,13 +41,26 @@ impl DbBackend for Unconfigured {
     }
 }
 
+/// The model capability when no model is available, with the reason.
+#[derive(Debug, Clone)]
+pub struct NoModel {
+    /// Why there is none (which config key to set).
+    pub reason: String,
+}
+
 #[async_trait::async_trait]
-impl LlmBackend for Unconfigured {
+impl LlmBackend for NoModel {
     async fn chat(&self, _: Vec<Message>, _: ChatOptions) -> Result<ChatResponse, CapabilityError> {
-        llm_missing()
+        Err(CapabilityError::NotConfigured(format!(
+            "no model is available: {}",
+            self.reason
+        )))
     }
     async fn embed(&self, _: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError> {
-        llm_missing()
+        Err(CapabilityError::NotConfigured(format!(
+            "no embedding model is available: {}",
+            self.reason
+        )))
     }
 }
 

@@ -234,7 +234,7 @@ impl SkillHost {
             }
             Ok(Some(loaded)) => {
                 let sha256 = loaded.sha256.clone();
-                tracing::info!(skill = folder, %sha256, cache = ?loaded.cache, "skill loaded");
+                tracing::debug!(skill = folder, %sha256, cache = ?loaded.cache, "skill loaded");
                 lock_write(&self.skills).insert(
                     folder.to_owned(),
                     SkillEntry {
