@@ -364,6 +364,8 @@ pub struct ApiConfig {
     pub dispatch_per_minute: u32,
     /// Chat messages one client may send per minute.
     pub chat_per_minute: u32,
+    /// The built web UI served at `/` when the folder exists.
+    pub web_dir: PathBuf,
 }
 
 impl Default for ApiConfig {
@@ -375,6 +377,7 @@ impl Default for ApiConfig {
             max_body_bytes: 1 << 20,
             dispatch_per_minute: 600,
             chat_per_minute: 30,
+            web_dir: PathBuf::from("web/dist"),
         }
     }
 }
@@ -532,6 +535,7 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
     config.skills_dir = base.join(&config.skills_dir);
     config.memory.path = config.data_dir.join(&config.memory.path);
     config.rag.path = config.data_dir.join(&config.rag.path);
+    config.api.web_dir = base.join(&config.api.web_dir);
 
     Ok(LoadedConfig {
         config,

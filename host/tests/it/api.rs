@@ -546,3 +546,33 @@ async fn every_documented_response_matches_the_openapi_document() {
             .unwrap_or_else(|err| panic!("{method} {path}: {err}\nbody: {value}"));
     }
 }
+
+#[tokio::test]
+async fn the_built_web_ui_is_served_beside_the_api() {
+    let web = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        web.path().join("index.html"),
+        "<!doctype html><title>SecurityClaw</title>",
+    )
+    .expect("index");
+    let api = api_with(AuthMode::Open, |config| {
+        config.api.web_dir = web.path().to_path_buf()
+    });
+    let (status, body, _) = call(&api.router, "GET", "/index.html", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.as_str()
+            .unwrap_or_default()
+            .contains("<title>SecurityClaw</title>"),
+        "{body}"
+    );
+    let (status, body, _) = call(&api.router, "GET", "/api/status", None, None).await;
+    assert_eq!(
+        (status, &body["agent"]),
+        (StatusCode::OK, &json!("securityclaw"))
+    );
+
+    let without = open_api();
+    let (status, _, _) = call(&without.router, "GET", "/index.html", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no UI built, nothing served");
+}
