@@ -156,7 +156,7 @@ mod probe {
             };
             let _ = write!(
                 stream,
-                "GET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                "GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
             );
             let mut response = String::new();
             let _ = stream.read_to_string(&mut response);

@@ -108,9 +108,13 @@ pub fn record_in(tx: &rusqlite::Transaction<'_>, run: &NewRun) -> rusqlite::Resu
             run.duration_ms
         ],
     )?;
-    let id = tx.last_insert_rowid();
-    // Pruning walks the index only now and then, not on every run.
-    if id % 64 == 0 {
+    // Pruning walks the skill's index only once it is well over the cap.
+    let kept: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM runs WHERE skill_id = ?1",
+        [&run.skill_id],
+        |row| row.get(0),
+    )?;
+    if kept > RUNS_KEPT_PER_SKILL + 64 {
         tx.execute(
             "DELETE FROM runs WHERE skill_id = ?1 AND id <=
                (SELECT id FROM runs WHERE skill_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",

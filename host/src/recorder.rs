@@ -56,7 +56,13 @@ impl Recorder {
                         }
                     }
                     if let Err(err) = write_batch(&mut conn, &batch) {
-                        tracing::error!(error = %err, records = batch.len(), "could not record runs and audit events");
+                        // One bad record must not take the batch down with it.
+                        tracing::warn!(error = %err, records = batch.len(), "batch failed; recording one by one");
+                        for message in &batch {
+                            if let Err(err) = write_batch(&mut conn, std::slice::from_ref(message)) {
+                                tracing::error!(error = %err, "could not record a run or audit event");
+                            }
+                        }
                     }
                     for message in batch {
                         if let Message::Sync(done) = message {

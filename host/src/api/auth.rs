@@ -68,6 +68,25 @@ pub fn auth_mode(
     Ok(AuthMode::Open)
 }
 
+/// Is this `Host` header a loopback name? In open mode only those are
+/// served, so a web page cannot reach the API through DNS rebinding.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 impl AuthMode {
     /// The caller's identity for the audit trail, or `None` when refused.
     pub fn authenticate(&self, authorization: Option<&str>) -> Option<String> {
@@ -111,6 +130,27 @@ mod tests {
             ..AuthConfig::default()
         };
         assert!(auth_mode(addr("127.0.0.1:7799"), &strict, no_env).is_err());
+    }
+
+    #[test]
+    fn only_loopback_host_names_count_as_loopback() {
+        for host in [
+            "localhost",
+            "localhost:7799",
+            "127.0.0.1:7799",
+            "[::1]:7799",
+            "127.0.0.2",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example.com",
+            "evil.example.com:7799",
+            "10.0.0.5:7799",
+            "localhost.evil.com",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 
     #[test]

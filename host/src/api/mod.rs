@@ -73,6 +73,25 @@ async fn request_id(mut request: Request, next: Next) -> Response {
 }
 
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if matches!(*state.auth, AuthMode::Open) {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| request.uri().host())
+            .unwrap_or("localhost");
+        if !auth::is_loopback_host(host) {
+            let mut error = AppError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                "without tokens the API answers only requests addressed to localhost; configure `api.auth.tokens` to serve other names",
+            );
+            if let Some(id) = request.extensions().get::<RequestId>() {
+                error = error.with_request(id);
+            }
+            return error.into_response();
+        }
+    }
     let header = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -389,6 +389,26 @@ fn dispatch_error(request: &RequestId, err: DispatchError) -> AppError {
     error.with_request(request)
 }
 
+/// Runs a skill in its own task, so a client that hangs up does not cut the
+/// run short; the run finishes and is recorded either way.
+async fn run_to_completion(
+    state: &AppState,
+    request: &RequestId,
+    actor: String,
+    skill: String,
+    trigger: Trigger,
+    parameters: Value,
+) -> Result<Json<RunReport>, AppError> {
+    let host = state.host.clone();
+    let task =
+        tokio::spawn(async move { host.dispatch_as(&actor, &skill, trigger, parameters).await });
+    match task.await {
+        Ok(Ok(report)) => Ok(Json(report)),
+        Ok(Err(err)) => Err(dispatch_error(request, err)),
+        Err(join) => Err(AppError::internal(request, join)),
+    }
+}
+
 fn rate_limited(request: &RequestId) -> AppError {
     AppError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -455,6 +475,7 @@ async fn crons(
     State(state): State<AppState>,
     Extension(request): Extension<RequestId>,
 ) -> Result<Json<Vec<CronView>>, AppError> {
+    let history = state.host.history();
     let jobs = state
         .scheduler
         .as_ref()
@@ -466,9 +487,7 @@ async fn crons(
             continue;
         };
         let job = jobs.iter().find(|j| j.skill_id == id);
-        let summary = state
-            .host
-            .history()
+        let summary = history
             .summary(&id)
             .map_err(|e| AppError::internal(&request, e))?;
         views.push(CronView {
@@ -509,7 +528,8 @@ async fn run_cron(
         ))
         .with_request(&request));
     }
-    if state.host.running(&id) > 0 {
+    let scheduled_run = state.scheduler.as_ref().is_some_and(|s| s.is_running(&id));
+    if scheduled_run || state.host.running(&id) > 0 {
         return Err(
             AppError::conflict(format!("skill `{id}` is already running")).with_request(&request),
         );
@@ -517,17 +537,15 @@ async fn run_cron(
     if !state.dispatch_limit.allow(&actor.0) {
         return Err(rate_limited(&request));
     }
-    state
-        .host
-        .dispatch_as(
-            &actor.0,
-            &id,
-            Trigger::Schedule,
-            Value::Object(Default::default()),
-        )
-        .await
-        .map(Json)
-        .map_err(|err| dispatch_error(&request, err))
+    run_to_completion(
+        &state,
+        &request,
+        actor.0,
+        id,
+        Trigger::Dispatch,
+        Value::Object(Default::default()),
+    )
+    .await
 }
 
 /// `?limit=N` (and `before=ID` for the audit trail).

@@ -15,6 +15,23 @@ use crate::capabilities::CapabilityError;
 use crate::capabilities::llm::{ChatOptions, ChatResponse, LlmBackend, Message, Role};
 use crate::config::LlmConfig;
 
+/// Longest streamed line accepted from a model server.
+const MAX_LINE_BYTES: usize = 1 << 20;
+/// Longest answer accepted.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+/// Largest embedding response accepted.
+const MAX_EMBEDDING_BYTES: u64 = 256 << 20;
+
+/// The start of an error body, read with a bound on size and time.
+async fn error_excerpt(mut response: reqwest::Response) -> String {
+    match tokio::time::timeout(Duration::from_secs(5), response.chunk()).await {
+        Ok(Ok(Some(chunk))) => {
+            first_line(&String::from_utf8_lossy(&chunk[..chunk.len().min(1024)]))
+        }
+        _ => String::new(),
+    }
+}
+
 /// Which wire format a server speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wire {
@@ -213,7 +230,7 @@ impl HttpLlm {
         let status = response.status();
         if !status.is_success() {
             let transient = status.as_u16() == 429 || status.is_server_error();
-            let text = response.text().await.unwrap_or_default();
+            let text = error_excerpt(response).await;
             return Err(backend(
                 format!("the model server answered {status}: {}", first_line(&text)),
                 transient,
@@ -245,15 +262,24 @@ impl HttpLlm {
                 }
                 Ok(None) => break,
                 Ok(Some(Err(err))) => {
+                    // Tokens already handed on must not be sent twice by a retry.
                     return Err(backend(
                         format!("the answer stream broke: {}", without_url(&err)),
-                        true,
+                        answer.content.is_empty(),
                     ));
                 }
                 Ok(Some(Ok(chunk))) => chunk,
             };
             first = false;
             pending.extend_from_slice(&chunk);
+            if pending.len() > MAX_LINE_BYTES {
+                return Err(Attempt {
+                    error: CapabilityError::LimitExceeded(format!(
+                        "the model server sent a line longer than {MAX_LINE_BYTES} bytes"
+                    )),
+                    transient: false,
+                });
+            }
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
                 let line = String::from_utf8_lossy(&line);
@@ -336,6 +362,14 @@ impl HttpLlm {
             }
         };
         if !piece.is_empty() {
+            if answer.content.len() + piece.len() > MAX_ANSWER_BYTES {
+                return Err(Attempt {
+                    error: CapabilityError::LimitExceeded(format!(
+                        "the model's answer passed {MAX_ANSWER_BYTES} bytes"
+                    )),
+                    transient: false,
+                });
+            }
             answer.content.push_str(&piece);
             if let Some(tokens) = tokens {
                 // A listener that went away does not stop the answer.
@@ -374,7 +408,7 @@ impl HttpLlm {
         let status = response.status();
         if !status.is_success() {
             let transient = status.as_u16() == 429 || status.is_server_error();
-            let text = response.text().await.unwrap_or_default();
+            let text = error_excerpt(response).await;
             return Err(backend(
                 format!(
                     "the embedding server answered {status}: {}",
@@ -383,7 +417,19 @@ impl HttpLlm {
                 transient,
             ));
         }
-        let body: Value = response.json().await.map_err(|err| {
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_EMBEDDING_BYTES)
+        {
+            return Err(backend("the embedding response is too large", false));
+        }
+        let body = tokio::time::timeout(self.total, response.json::<Value>())
+            .await
+            .map_err(|_| Attempt {
+                error: CapabilityError::Timeout,
+                transient: false,
+            })?;
+        let body: Value = body.map_err(|err| {
             backend(
                 format!("unreadable embedding response: {}", without_url(&err)),
                 false,

@@ -290,7 +290,10 @@ impl RagBackend for SqliteRag {
                     doc.metadata,
                     skill_id,
                     stored_at,
-                    doc.valid_until,
+                    // Stored in one form (UTC, seconds) so text comparison orders it.
+                    doc.valid_until.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t
+                        .with_timezone(&chrono::Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     vector.map(|v| v.len() as i64),
                     vector.map(|v| to_blob(v)),
                 ],

@@ -100,6 +100,16 @@ impl Engines {
     /// Compiles (or loads from cache) and links a scanned skill. The error
     /// says why it cannot run.
     pub fn load(&self, scanned: &ScannedSkill) -> Result<LoadedSkill, String> {
+        self.load_pinned(scanned, None)
+    }
+
+    /// Like [`Engines::load`], refusing a component whose sha256 is not
+    /// `pin`. The hash is taken of the very bytes that get compiled.
+    pub fn load_pinned(
+        &self,
+        scanned: &ScannedSkill,
+        pin: Option<&str>,
+    ) -> Result<LoadedSkill, String> {
         if let Some(problem) = scanned.problem() {
             return Err(problem);
         }
@@ -111,6 +121,15 @@ impl Engines {
         let wasm = std::fs::read(&path)
             .map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
         let sha256 = sha256_hex(&wasm);
+        if let Some(pin) = pin
+            && !sha256.eq_ignore_ascii_case(pin)
+        {
+            return Err(format!(
+                "{}: sha256 {sha256} is not the pinned {pin} (`skills.pins.{}` in config.yaml); refusing it",
+                path.display(),
+                scanned.folder
+            ));
+        }
         let (component, cache) = self
             .cache
             .load_or_compile(&self.engine, &wasm, &sha256)

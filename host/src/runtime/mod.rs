@@ -123,6 +123,47 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Records a run whose future was dropped before it finished.
+struct Unfinished<'a> {
+    host: &'a SkillHost,
+    actor: &'a str,
+    skill_id: &'a str,
+    trigger: Trigger,
+    started_at: chrono::DateTime<Utc>,
+    parameters_digest: &'a str,
+    armed: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        tracing::warn!(skill = self.skill_id, "run cancelled before it finished");
+        self.host.recorder.audit(AuditEvent {
+            actor: self.actor.to_owned(),
+            action: "dispatch".to_owned(),
+            skill: Some(self.skill_id.to_owned()),
+            parameters_digest: Some(self.parameters_digest.to_owned()),
+            outcome: "cancelled".to_owned(),
+            ..AuditEvent::default()
+        });
+        let finished_at = Utc::now();
+        self.host.recorder.run(NewRun {
+            skill_id: self.skill_id.to_owned(),
+            trigger: self.trigger,
+            started_at: self.started_at,
+            finished_at,
+            status: RunStatus::Error,
+            summary: "cancelled before it finished".to_owned(),
+            error: Some(
+                "the run was cancelled (shutdown or caller gone) before it finished".to_owned(),
+            ),
+            duration_ms: (finished_at - self.started_at).num_milliseconds() as f64,
+        });
+    }
+}
+
 /// The host: config, backends, engine, the installed skills, and the run
 /// history and audit trail. Every run — scheduled, dispatched or asked for
 /// by the chat — goes through [`SkillHost::dispatch_as`].
@@ -213,7 +254,8 @@ impl SkillHost {
         let current = lock_read(&self.skills)
             .get(folder)
             .and_then(|e| e.current.clone());
-        let result = self.pin_check(&scanned).and_then(|()| {
+        let pin = self.config.skills.pins.get(folder).map(String::as_str);
+        let result = (|| {
             if let (Some(current), Ok(manifest)) = (&current, &scanned.manifest)
                 && scanned.component_problem.is_none()
                 && &current.manifest == manifest
@@ -223,8 +265,8 @@ impl SkillHost {
             {
                 return Ok(None);
             }
-            self.engines.load(&scanned).map(Some)
-        });
+            self.engines.load_pinned(&scanned, pin).map(Some)
+        })();
         let outcome = match result {
             Ok(None) => {
                 if let Some(entry) = lock_write(&self.skills).get_mut(folder) {
@@ -268,24 +310,6 @@ impl SkillHost {
         outcome
     }
 
-    fn pin_check(&self, scanned: &ScannedSkill) -> Result<(), String> {
-        let Some(pinned) = self.config.skills.pins.get(&scanned.folder) else {
-            return Ok(());
-        };
-        let path = scanned.component_path();
-        let wasm = std::fs::read(&path)
-            .map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
-        let actual = cache::sha256_hex(&wasm);
-        if !actual.eq_ignore_ascii_case(pinned) {
-            return Err(format!(
-                "{}: sha256 {actual} is not the pinned {pinned} (`skills.pins.{}` in config.yaml); refusing it",
-                path.display(),
-                scanned.folder
-            ));
-        }
-        Ok(())
-    }
-
     fn changed(&self) {
         self.changes.send_modify(|generation| *generation += 1);
     }
@@ -320,8 +344,12 @@ impl SkillHost {
 
     /// Switches a skill on or off; survives restarts.
     pub fn set_enabled(&self, actor: &str, id: &str, enabled: bool) -> anyhow::Result<()> {
-        self.history.set_switch(id, enabled)?;
-        lock_write(&self.switches).insert(id.to_owned(), enabled);
+        {
+            // One writer at a time, so memory and the database agree.
+            let mut switches = lock_write(&self.switches);
+            self.history.set_switch(id, enabled)?;
+            switches.insert(id.to_owned(), enabled);
+        }
         self.record_audit(AuditEvent {
             actor: actor.to_owned(),
             action: if enabled {
@@ -433,6 +461,17 @@ impl SkillHost {
             audit: Some(self.recorder.clone()),
         };
         let started_at = Utc::now();
+        // If this future is dropped mid-run (shutdown past its grace, a
+        // caller that gave up), the run is still recorded, as cancelled.
+        let mut unfinished = Unfinished {
+            host: self,
+            actor,
+            skill_id,
+            trigger,
+            started_at,
+            parameters_digest: &parameters_digest,
+            armed: true,
+        };
         let report = call::run(
             &self.engines,
             &self.backends,
@@ -442,6 +481,7 @@ impl SkillHost {
             input,
         )
         .await;
+        unfinished.armed = false;
         let status = serde_json::to_value(report.status)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))

@@ -22,6 +22,18 @@ const STARTUP_RETRY_FIRST: Duration = Duration::from_secs(5);
 /// Longest delay between first-startup retries.
 const STARTUP_RETRY_MAX: Duration = Duration::from_secs(300);
 
+/// Removes a skill from the in-flight set when its run task ends.
+struct FlightMark {
+    in_flight: Arc<Mutex<HashSet<String>>>,
+    skill: String,
+}
+
+impl Drop for FlightMark {
+    fn drop(&mut self) {
+        lock(&self.in_flight).remove(&self.skill);
+    }
+}
+
 /// Runs scheduled skills until told to stop.
 pub struct Scheduler {
     host: Arc<SkillHost>,
@@ -69,6 +81,7 @@ impl Scheduler {
     /// Rebuilds the plan from the installed, enabled, scheduled skills.
     fn sync(&self) {
         let now = self.clock.now();
+        let history = self.host.history();
         let mut scheduled = Vec::new();
         for (id, entry) in self.host.skills() {
             let Some(skill) = &entry.current else {
@@ -82,7 +95,7 @@ impl Scheduler {
             }
             match Cadence::from_schedule(schedule) {
                 Ok(cadence) => {
-                    let last = self.host.history().last_scheduled_start(&id).ok().flatten();
+                    let last = history.last_scheduled_start(&id).ok().flatten();
                     scheduled.push((id, cadence, last));
                 }
                 Err(err) => tracing::warn!(skill = %id, error = %err, "schedule ignored"),
@@ -96,6 +109,11 @@ impl Scheduler {
         lock(&self.in_flight).insert(skill.clone());
         let this = self.clone();
         self.tasks.lock().await.spawn(async move {
+            // Cleared however the task ends (finished, panicked, aborted).
+            let _flight = FlightMark {
+                in_flight: this.in_flight.clone(),
+                skill: skill.clone(),
+            };
             let _permit = this.permits.clone().acquire_owned().await;
             let outcome = this
                 .host
@@ -104,7 +122,6 @@ impl Scheduler {
             if let Err(err) = outcome {
                 tracing::warn!(skill = %skill, error = %err, "scheduled run refused");
             }
-            lock(&this.in_flight).remove(&skill);
         });
     }
 
@@ -183,6 +200,12 @@ impl Scheduler {
         loop {
             let due = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
             self.clock.sleep_until(due).await;
+            let still_wanted = self.host.skill(&skill).is_some_and(|e| e.is_ready())
+                && self.host.is_enabled(&skill);
+            if !still_wanted {
+                tracing::info!(skill = %skill, "first-startup retries stop: the skill is gone or disabled");
+                return;
+            }
             if self.startup_attempt(&skill).await {
                 return;
             }
@@ -194,7 +217,10 @@ impl Scheduler {
     /// up to `scheduler.shutdown_grace_ms`.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut changes = self.host.subscribe();
-        self.run_first_startup().await;
+        tokio::select! {
+            () = self.run_first_startup() => {}
+            _ = stop.changed() => {}
+        }
         self.sync();
         loop {
             if *stop.borrow() {

@@ -242,7 +242,10 @@ async fn crons_list_and_run_now() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "no_data");
     let (_, body, _) = call(&api.router, "GET", "/api/crons", None, None).await;
-    assert_eq!(body[0]["last_run"]["trigger"], "schedule");
+    assert_eq!(
+        body[0]["last_run"]["trigger"], "dispatch",
+        "a manual run is not a scheduled one"
+    );
     let (status, _, _) = call(&api.router, "POST", "/api/crons/noop/run", None, None).await;
     assert_eq!(status, StatusCode::CONFLICT, "noop has no schedule");
 }
@@ -575,4 +578,34 @@ async fn the_built_web_ui_is_served_beside_the_api() {
     let without = open_api();
     let (status, _, _) = call(&without.router, "GET", "/index.html", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no UI built, nothing served");
+}
+
+#[tokio::test]
+async fn without_tokens_only_localhost_names_are_served() {
+    let api = open_api();
+    let request = |host: &str| {
+        Request::builder()
+            .uri("/api/status")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .expect("request")
+    };
+    let rebound = api
+        .router
+        .clone()
+        .oneshot(request("attacker.example.com"))
+        .await
+        .expect("response");
+    assert_eq!(
+        rebound.status(),
+        StatusCode::FORBIDDEN,
+        "DNS rebinding is refused"
+    );
+    let local = api
+        .router
+        .clone()
+        .oneshot(request("127.0.0.1:7799"))
+        .await
+        .expect("response");
+    assert_eq!(local.status(), StatusCode::OK);
 }
