@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS skill_switches (
 ";
 
 /// Runs kept per skill; older ones are pruned.
-const RUNS_KEPT_PER_SKILL: i64 = 500;
+pub const RUNS_KEPT_PER_SKILL: i64 = 500;
 
 /// One recorded run.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -92,8 +92,13 @@ pub struct NewRun {
 }
 
 /// Records a run inside the caller's transaction (so a batch commits
-/// together), keeping the newest runs of each skill.
-pub fn record_in(tx: &rusqlite::Transaction<'_>, run: &NewRun) -> rusqlite::Result<()> {
+/// together); with `prune`, also drops the skill's runs past the newest
+/// [`RUNS_KEPT_PER_SKILL`] (a walk of its index, so callers do it now and then).
+pub fn record_in(
+    tx: &rusqlite::Transaction<'_>,
+    run: &NewRun,
+    prune: bool,
+) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO runs (skill_id, trigger, started_at, finished_at, status, summary, error, duration_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -108,13 +113,7 @@ pub fn record_in(tx: &rusqlite::Transaction<'_>, run: &NewRun) -> rusqlite::Resu
             run.duration_ms
         ],
     )?;
-    // Pruning walks the skill's index only once it is well over the cap.
-    let kept: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM runs WHERE skill_id = ?1",
-        [&run.skill_id],
-        |row| row.get(0),
-    )?;
-    if kept > RUNS_KEPT_PER_SKILL + 64 {
+    if prune {
         tx.execute(
             "DELETE FROM runs WHERE skill_id = ?1 AND id <=
                (SELECT id FROM runs WHERE skill_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
@@ -173,7 +172,7 @@ impl History {
     pub fn record(&self, run: &NewRun) -> rusqlite::Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        record_in(&tx, run)?;
+        record_in(&tx, run, true)?;
         tx.commit()
     }
 

@@ -41,6 +41,7 @@ impl Recorder {
         let writer = std::thread::Builder::new()
             .name("sc-recorder".to_owned())
             .spawn(move || {
+                let mut since_prune = std::collections::HashMap::new();
                 while let Ok(first) = inbox.recv() {
                     // Let a burst gather so one transaction (and one wake-up
                     // of this thread) covers many runs; a reader waiting in
@@ -55,11 +56,11 @@ impl Recorder {
                             Err(_) => break,
                         }
                     }
-                    if let Err(err) = write_batch(&mut conn, &batch) {
+                    if let Err(err) = write_batch(&mut conn, &batch, &mut since_prune) {
                         // One bad record must not take the batch down with it.
                         tracing::warn!(error = %err, records = batch.len(), "batch failed; recording one by one");
                         for message in &batch {
-                            if let Err(err) = write_batch(&mut conn, std::slice::from_ref(message)) {
+                            if let Err(err) = write_batch(&mut conn, std::slice::from_ref(message), &mut since_prune) {
                                 tracing::error!(error = %err, "could not record a run or audit event");
                             }
                         }
@@ -104,14 +105,29 @@ impl Recorder {
     }
 }
 
-fn write_batch(conn: &mut Connection, batch: &[Message]) -> rusqlite::Result<()> {
+/// Runs recorded per skill between two prunings of its history.
+const PRUNE_EVERY: u32 = 64;
+
+fn write_batch(
+    conn: &mut Connection,
+    batch: &[Message],
+    since_prune: &mut std::collections::HashMap<String, u32>,
+) -> rusqlite::Result<()> {
     if batch.iter().all(|m| matches!(m, Message::Sync(_))) {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for message in batch {
         match message {
-            Message::Run(run) => record_in(&tx, run)?,
+            Message::Run(run) => {
+                let count = since_prune.entry(run.skill_id.clone()).or_insert(0);
+                *count += 1;
+                let prune = *count >= PRUNE_EVERY;
+                if prune {
+                    *count = 0;
+                }
+                record_in(&tx, run, prune)?;
+            }
             Message::Audit(event) => {
                 append_in(&tx, event)?;
             }
