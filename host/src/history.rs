@@ -293,6 +293,38 @@ mod tests {
     }
 
     #[test]
+    fn pruning_keeps_each_skills_newest_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let history = History::open(&dir.path().join("state.db")).expect("open");
+        let t = Utc::now();
+        for i in 0..(RUNS_KEPT_PER_SKILL + 20) {
+            for skill in ["a", "b"] {
+                history
+                    .record(&NewRun {
+                        skill_id: skill.into(),
+                        trigger: Trigger::Schedule,
+                        started_at: t,
+                        finished_at: t,
+                        status: RunStatus::Ok,
+                        summary: format!("run {i}"),
+                        error: None,
+                        duration_ms: 1.0,
+                    })
+                    .expect("record");
+            }
+        }
+        for skill in ["a", "b"] {
+            let runs = history.runs(skill, 10_000).expect("runs");
+            assert_eq!(runs.len() as i64, RUNS_KEPT_PER_SKILL, "{skill}");
+            assert_eq!(
+                runs[0].summary,
+                format!("run {}", RUNS_KEPT_PER_SKILL + 19),
+                "newest kept"
+            );
+        }
+    }
+
+    #[test]
     fn startup_marks_and_switches_persist() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.db");
