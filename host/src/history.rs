@@ -28,6 +28,12 @@ CREATE TABLE IF NOT EXISTS startup_runs (
     skill_id TEXT PRIMARY KEY,
     succeeded_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS load_errors (
+    skill_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    error TEXT NOT NULL,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS skill_switches (
     skill_id TEXT PRIMARY KEY,
     enabled INTEGER NOT NULL,
@@ -68,6 +74,23 @@ pub struct RunSummary {
     pub last_run: Option<RunRecord>,
     /// Errors in a row up to the newest run.
     pub consecutive_failures: u32,
+}
+
+/// The load failures the service recorded: skill → (fingerprint, error).
+/// Read-only and best effort: an absent or older database gives nothing.
+pub fn recorded_load_errors(
+    state_db: &Path,
+) -> std::collections::HashMap<String, (String, String)> {
+    let open = Connection::open_with_flags(state_db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let Ok(conn) = open else {
+        return Default::default();
+    };
+    let Ok(mut stmt) = conn.prepare("SELECT skill_id, fingerprint, error FROM load_errors") else {
+        return Default::default();
+    };
+    stmt.query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
 }
 
 /// A finished run to record.
@@ -233,6 +256,25 @@ impl History {
                 params![skill_id, stamp(Utc::now())],
             )
             .map(|_| ())
+    }
+
+    /// Remembers why the service refused a skill's files (`None` clears it),
+    /// so `sc-host list-skills` can show it without compiling anything.
+    pub fn set_load_error(
+        &self,
+        skill_id: &str,
+        fingerprint: &str,
+        error: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        let conn = self.conn();
+        match error {
+            Some(error) => conn.execute(
+                "INSERT OR REPLACE INTO load_errors (skill_id, fingerprint, error, at) VALUES (?1, ?2, ?3, ?4)",
+                params![skill_id, fingerprint, error, stamp(Utc::now())],
+            ),
+            None => conn.execute("DELETE FROM load_errors WHERE skill_id = ?1", [skill_id]),
+        }
+        .map(|_| ())
     }
 
     /// Run-time switches: (skill, enabled).

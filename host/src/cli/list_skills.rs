@@ -110,7 +110,19 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             config.skills_dir.display()
         )
     })?;
-    let rows = rows(config, &scanned);
+    let mut rows = rows(config, &scanned);
+    // What the service refused (a component that does not compile or link)
+    // is only known to it; show it while the files are still the same.
+    let refused = crate::history::recorded_load_errors(&config.data_dir.join("state.db"));
+    for (row, skill) in rows.iter_mut().zip(&scanned) {
+        if row.error.is_none()
+            && let Some((fingerprint, error)) = refused.get(&skill.folder)
+            && *fingerprint == skill.fingerprint()
+        {
+            row.status = "error";
+            row.error = Some(format!("refused by the host: {error}"));
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);

@@ -267,6 +267,7 @@ impl SkillHost {
             }
             self.engines.load_pinned(&scanned, pin).map(Some)
         })();
+        let fingerprint = scanned.fingerprint();
         let outcome = match result {
             Ok(None) => {
                 if let Some(entry) = lock_write(&self.skills).get_mut(folder) {
@@ -275,6 +276,7 @@ impl SkillHost {
                 return ReloadOutcome::Unchanged;
             }
             Ok(Some(loaded)) => {
+                let _ = self.history.set_load_error(folder, &fingerprint, None);
                 let sha256 = loaded.sha256.clone();
                 tracing::debug!(skill = folder, %sha256, cache = ?loaded.cache, "skill loaded");
                 lock_write(&self.skills).insert(
@@ -289,6 +291,12 @@ impl SkillHost {
                 ReloadOutcome::Loaded { sha256 }
             }
             Err(error) => {
+                if let Err(err) = self
+                    .history
+                    .set_load_error(folder, &fingerprint, Some(&error))
+                {
+                    tracing::warn!(skill = folder, error = %err, "could not record the load failure");
+                }
                 if current.is_some() {
                     tracing::warn!(skill = folder, %error, "new version rejected; the previous version keeps serving");
                 } else {

@@ -40,6 +40,28 @@ impl ScannedSkill {
         self.dir.join(COMPONENT_FILE)
     }
 
+    /// Identifies the files as they are now (sizes and modification times),
+    /// so a recorded load failure can be matched to the files it was about.
+    pub fn fingerprint(&self) -> String {
+        let stamp = |path: PathBuf| {
+            std::fs::metadata(path)
+                .map(|m| {
+                    let modified = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    format!("{}@{modified}", m.len())
+                })
+                .unwrap_or_else(|_| "-".to_owned())
+        };
+        format!(
+            "{}/{}",
+            stamp(self.component_path()),
+            stamp(self.manifest_path())
+        )
+    }
+
     /// The first problem that keeps this skill from loading, if any.
     pub fn problem(&self) -> Option<String> {
         match &self.manifest {

@@ -379,3 +379,58 @@ fn rag_search_says_which_path_answered() {
     );
     assert!(text.contains("[network_baseline] 10.0.0.5"), "{text}");
 }
+
+#[test]
+fn list_skills_shows_what_the_host_refused_while_the_files_are_unchanged() {
+    let install = Install::with(&["hello_world"]);
+    install.write_config("");
+    let dir = install.skills_dir().join("truncated");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let wasm = std::fs::read(install.skills_dir().join("hello_world/skill.wasm")).expect("wasm");
+    // A component cut short keeps a valid preamble: only compiling it tells.
+    std::fs::write(dir.join("skill.wasm"), &wasm[..wasm.len() / 2]).expect("write");
+    let manifest = std::fs::read_to_string(install.skills_dir().join("hello_world/instruction.md"))
+        .expect("read");
+    std::fs::write(
+        dir.join("instruction.md"),
+        manifest.replace("hello_world", "truncated"),
+    )
+    .expect("manifest");
+    assert!(
+        stdout(&sc_host(&install, &["list-skills"])).contains("truncated    0.1.0"),
+        "looks fine from the files alone"
+    );
+
+    // The host tries it (as a dispatch or the service would) and refuses it.
+    assert_eq!(
+        sc_host(&install, &["dispatch", "hello_world"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let listing = stdout(&sc_host(&install, &["list-skills"]));
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with("truncated"))
+        .expect("row");
+    assert!(
+        line.contains("error: refused by the host:") && line.contains("not a valid component"),
+        "{line}"
+    );
+
+    // Fixed files clear it.
+    std::fs::write(dir.join("skill.wasm"), &wasm).expect("write");
+    // (It runs under another id than hello_world's grants name; loading is what counts.)
+    let rerun = sc_host(&install, &["dispatch", "truncated"]);
+    assert!(
+        stdout(&rerun).contains("\"skill\": \"truncated\""),
+        "{}",
+        stderr(&rerun)
+    );
+    let listing = stdout(&sc_host(&install, &["list-skills"]));
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with("truncated"))
+        .expect("row");
+    assert!(line.ends_with("ready"), "{line}");
+}
