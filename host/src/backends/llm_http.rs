@@ -135,6 +135,43 @@ impl HttpLlm {
         }
     }
 
+    /// POSTs JSON and waits up to `wait` for the answer's head; a non-2xx
+    /// answer is an error (transient for 429 and 5xx) quoting its first line.
+    async fn post_checked(
+        &self,
+        wire: &Wire,
+        path: &str,
+        body: &Value,
+        wait: Duration,
+        server: &str,
+    ) -> Result<reqwest::Response, Attempt> {
+        let response = tokio::time::timeout(wait, self.request(wire, path).json(body).send())
+            .await
+            .map_err(|_| Attempt {
+                error: CapabilityError::Timeout,
+                transient: false,
+            })?
+            .map_err(|err| {
+                backend(
+                    format!("cannot reach the {server} server: {}", without_url(&err)),
+                    true,
+                )
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let transient = status.as_u16() == 429 || status.is_server_error();
+            let text = error_excerpt(response).await;
+            return Err(backend(
+                format!(
+                    "the {server} server answered {status}: {}",
+                    first_line(&text)
+                ),
+                transient,
+            ));
+        }
+        Ok(response)
+    }
+
     async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, CapabilityError>
     where
         F: FnMut() -> Fut,
@@ -214,28 +251,9 @@ impl HttpLlm {
                 ("/chat/completions", body)
             }
         };
-        let send = self.request(&self.chat_wire, path).json(&body).send();
-        let response = tokio::time::timeout(self.first_token, send)
-            .await
-            .map_err(|_| Attempt {
-                error: CapabilityError::Timeout,
-                transient: false,
-            })?
-            .map_err(|err| {
-                backend(
-                    format!("cannot reach the model server: {}", without_url(&err)),
-                    true,
-                )
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            let transient = status.as_u16() == 429 || status.is_server_error();
-            let text = error_excerpt(response).await;
-            return Err(backend(
-                format!("the model server answered {status}: {}", first_line(&text)),
-                transient,
-            ));
-        }
+        let response = self
+            .post_checked(&self.chat_wire, path, &body, self.first_token, "model")
+            .await?;
         let deadline = tokio::time::Instant::now() + self.total;
         let mut stream = response.bytes_stream();
         let mut pending = Vec::<u8>::new();
@@ -390,33 +408,9 @@ impl HttpLlm {
                 json!({ "model": self.embed_model, "input": texts }),
             ),
         };
-        let response = tokio::time::timeout(
-            self.total,
-            self.request(&self.embed_wire, path).json(&body).send(),
-        )
-        .await
-        .map_err(|_| Attempt {
-            error: CapabilityError::Timeout,
-            transient: false,
-        })?
-        .map_err(|err| {
-            backend(
-                format!("cannot reach the embedding server: {}", without_url(&err)),
-                true,
-            )
-        })?;
-        let status = response.status();
-        if !status.is_success() {
-            let transient = status.as_u16() == 429 || status.is_server_error();
-            let text = error_excerpt(response).await;
-            return Err(backend(
-                format!(
-                    "the embedding server answered {status}: {}",
-                    first_line(&text)
-                ),
-                transient,
-            ));
-        }
+        let response = self
+            .post_checked(&self.embed_wire, path, &body, self.total, "embedding")
+            .await?;
         if response
             .content_length()
             .is_some_and(|n| n > MAX_EMBEDDING_BYTES)
