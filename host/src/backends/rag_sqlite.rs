@@ -78,6 +78,20 @@ fn fts_query(text: &str) -> String {
         .join(" OR ")
 }
 
+/// A hit from the first six columns `id, category, entity, text, source,
+/// metadata` of a row.
+fn read_hit(row: &rusqlite::Row<'_>, score: f32) -> rusqlite::Result<Hit> {
+    Ok(Hit {
+        id: row.get(0)?,
+        category: row.get(1)?,
+        entity: row.get(2)?,
+        text: row.get(3)?,
+        source: row.get(4)?,
+        metadata: row.get(5)?,
+        score,
+    })
+}
+
 /// The SQLite retrieval store.
 pub struct SqliteRag {
     conn: Mutex<Connection>,
@@ -140,18 +154,7 @@ impl SqliteRag {
         for category in categories {
             let rows = stmt.query_map(params![category, query.len() as i64, now], |row| {
                 let blob: Vec<u8> = row.get(6)?;
-                Ok((
-                    Hit {
-                        id: row.get(0)?,
-                        category: row.get(1)?,
-                        entity: row.get(2)?,
-                        text: row.get(3)?,
-                        source: row.get(4)?,
-                        metadata: row.get(5)?,
-                        score: 0.0,
-                    },
-                    blob,
-                ))
+                Ok((read_hit(row, 0.0)?, blob))
             })?;
             for row in rows {
                 let (mut hit, blob) = row?;
@@ -199,31 +202,10 @@ impl SqliteRag {
         );
         let rows = stmt.query_map(rusqlite::params_from_iter(values), |row| {
             let rank: f64 = row.get(6)?;
-            Ok(Hit {
-                id: row.get(0)?,
-                category: row.get(1)?,
-                entity: row.get(2)?,
-                text: row.get(3)?,
-                source: row.get(4)?,
-                metadata: row.get(5)?,
-                // FTS5's bm25() is lower-is-better; report higher-is-better.
-                score: -rank as f32,
-            })
+            // FTS5's bm25() is lower-is-better; report higher-is-better.
+            read_hit(row, -rank as f32)
         })?;
         rows.collect()
-    }
-
-    /// The categories that hold documents.
-    pub fn categories(&self) -> Result<Vec<String>, CapabilityError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT DISTINCT category FROM rag_docs ORDER BY category")
-            .map_err(backend_error)?;
-        let rows = stmt
-            .query_map([], |row| row.get(0))
-            .map_err(backend_error)?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(backend_error)
     }
 
     /// How many documents are stored.
@@ -310,6 +292,18 @@ impl RagBackend for SqliteRag {
         }
         tx.commit().map_err(backend_error)?;
         Ok(ids)
+    }
+
+    async fn categories(&self) -> Result<Vec<String>, CapabilityError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT DISTINCT category FROM rag_docs ORDER BY category")
+            .map_err(backend_error)?;
+        let rows = stmt
+            .query_map([], |row| row.get(0))
+            .map_err(backend_error)?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(backend_error)
     }
 
     async fn retrieve(

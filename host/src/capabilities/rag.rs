@@ -17,6 +17,8 @@ pub trait RagBackend: Send + Sync {
         skill_id: &str,
         documents: Vec<Document>,
     ) -> Result<Vec<String>, CapabilityError>;
+    /// The categories that hold documents.
+    async fn categories(&self) -> Result<Vec<String>, CapabilityError>;
     /// Retrieves the `k` best matches among documents in `categories` (never
     /// empty: the requested category, or every category the skill may use).
     async fn retrieve(

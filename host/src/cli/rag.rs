@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use crate::backends;
-use crate::capabilities::rag::RagBackend as _;
 use crate::config::Config;
 use crate::runtime::bindings::securityclaw::skill::rag::RetrievalPath;
 
@@ -40,14 +39,10 @@ pub fn run(config: &Config, command: &RagCommand) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         let opened = backends::open(config)?;
-        let rag = backends::rag_sqlite::SqliteRag::open(
-            &config.data_dir.join(&config.rag.path),
-            Some(opened.llm.clone()),
-            config.rag.similarity_threshold,
-        )?;
+        let rag = &opened.rag;
         let categories = match category {
             Some(category) => vec![category.clone()],
-            None => rag.categories()?,
+            None => rag.categories().await?,
         };
         let found = rag.retrieve(text, (*k).clamp(1, 100), &categories).await?;
         let path = match found.path {
