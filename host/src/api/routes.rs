@@ -256,6 +256,14 @@ pub struct SkillSummary {
     pub running: usize,
 }
 
+/// The installed skill `id`, or a 404 that says so.
+fn find_skill(state: &AppState, id: &str, request: &RequestId) -> Result<SkillEntry, AppError> {
+    state
+        .host
+        .skill(id)
+        .ok_or_else(|| AppError::not_found(format!("no skill `{id}`")).with_request(request))
+}
+
 fn summarize(state: &AppState, entry: &SkillEntry) -> SkillSummary {
     let manifest = entry.manifest();
     SkillSummary {
@@ -316,10 +324,7 @@ async fn skill_detail(
     Extension(request): Extension<RequestId>,
     Path(id): Path<String>,
 ) -> Result<Json<SkillDetail>, AppError> {
-    let entry = state
-        .host
-        .skill(&id)
-        .ok_or_else(|| AppError::not_found(format!("no skill `{id}`")).with_request(&request))?;
+    let entry = find_skill(&state, &id, &request)?;
     let history = state.host.history();
     let last_runs = history
         .runs(&id, 20)
@@ -358,10 +363,7 @@ async fn set_enabled(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<EnabledRequest>,
 ) -> Result<Json<SkillSummary>, AppError> {
-    let entry = state
-        .host
-        .skill(&id)
-        .ok_or_else(|| AppError::not_found(format!("no skill `{id}`")).with_request(&request))?;
+    let entry = find_skill(&state, &id, &request)?;
     state
         .host
         .set_enabled(&actor.0, &id, body.enabled)
@@ -518,10 +520,7 @@ async fn run_cron(
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Result<Json<RunReport>, AppError> {
-    let entry = state
-        .host
-        .skill(&id)
-        .ok_or_else(|| AppError::not_found(format!("no skill `{id}`")).with_request(&request))?;
+    let entry = find_skill(&state, &id, &request)?;
     if entry.manifest().and_then(|m| m.schedule.as_ref()).is_none() {
         return Err(AppError::conflict(format!(
             "skill `{id}` has no schedule; use POST /api/dispatch"
