@@ -123,6 +123,17 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Are these files (manifest and component) the version already serving?
+fn is_serving(current: &LoadedSkill, scanned: &ScannedSkill) -> bool {
+    scanned.component_problem.is_none()
+        && scanned
+            .manifest
+            .as_ref()
+            .is_ok_and(|m| *m == current.manifest)
+        && std::fs::read(scanned.component_path())
+            .is_ok_and(|wasm| cache::sha256_hex(&wasm) == current.sha256)
+}
+
 /// Records a run whose future was dropped before it finished.
 struct Unfinished<'a> {
     host: &'a SkillHost,
@@ -255,18 +266,11 @@ impl SkillHost {
             .get(folder)
             .and_then(|e| e.current.clone());
         let pin = self.config.skills.pins.get(folder).map(String::as_str);
-        let result = (|| {
-            if let (Some(current), Ok(manifest)) = (&current, &scanned.manifest)
-                && scanned.component_problem.is_none()
-                && &current.manifest == manifest
-                && std::fs::read(scanned.component_path())
-                    .map(|wasm| cache::sha256_hex(&wasm) == current.sha256)
-                    .unwrap_or(false)
-            {
-                return Ok(None);
-            }
+        let result = if current.as_deref().is_some_and(|c| is_serving(c, &scanned)) {
+            Ok(None)
+        } else {
             self.engines.load_pinned(&scanned, pin).map(Some)
-        })();
+        };
         let fingerprint = scanned.fingerprint();
         let outcome = match result {
             Ok(None) => {
