@@ -24,8 +24,16 @@ fixtures: wasm-target
 build:
     cargo build --release -p sc-host
 
-# Run every test: skills and fixtures built from source, then the workspace tests.
+# Run every test: skills and fixtures built from source, the search servers
+# started on free ports (osmem-server for OpenSearch, noida-db for
+# Elasticsearch, from pinned PyPI packages), then the workspace tests.
+# A real cluster is used instead when SC_TEST_OPENSEARCH_URL /
+# SC_TEST_ELASTICSEARCH_URL point at one.
 test: skills fixtures
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$(scripts/start-test-servers.sh)"
+    trap 'kill $SC_TEST_SERVER_PIDS 2>/dev/null || true' EXIT
     cargo test --workspace --all-targets
 
 # Formatting and clippy, warnings are errors.
@@ -34,9 +42,11 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --manifest-path skills-src/Cargo.toml --target wasm32-wasip2 --target-dir "{{target_dir}}" -- -D warnings
 
-# Benchmarks (release build): list-skills, call overhead, hot reload, API, start time, RSS.
+# Benchmarks (release build): list-skills, call overhead, hot reload, API, start time,
+# RSS; embedded-store ingest rate and aggregation latency.
 bench: skills fixtures
     cargo bench -p sc-host
+    cargo bench -p sc-store
 
 # What CI runs.
 ci: lint test

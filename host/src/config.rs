@@ -118,8 +118,14 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DbProvider {
-    /// No store: `db` calls answer `not-configured`.
+    /// The store on this machine under `data_dir` (no cluster needed).
     #[default]
+    Embedded,
+    /// An OpenSearch cluster (`db.opensearch`).
+    Opensearch,
+    /// An Elasticsearch 8 cluster (`db.elasticsearch`).
+    Elasticsearch,
+    /// No store: `db` calls answer `not-configured`.
     None,
 }
 
@@ -129,6 +135,73 @@ pub enum DbProvider {
 pub struct DbConfig {
     /// Which store to use.
     pub provider: DbProvider,
+    /// The embedded store.
+    pub embedded: EmbeddedStoreConfig,
+    /// The OpenSearch cluster.
+    pub opensearch: ClusterConfig,
+    /// The Elasticsearch cluster.
+    pub elasticsearch: ClusterConfig,
+}
+
+/// The embedded store.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedStoreConfig {
+    /// Folder of the index, relative to `data_dir`.
+    pub path: PathBuf,
+}
+
+impl Default for EmbeddedStoreConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("store"),
+        }
+    }
+}
+
+/// How to reach an OpenSearch or Elasticsearch cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Host name or address.
+    pub host: String,
+    /// REST port.
+    pub port: u16,
+    /// HTTPS instead of HTTP.
+    pub tls: bool,
+    /// Check the server's certificate (turn off only for a self-signed lab cluster).
+    pub verify_certs: bool,
+    /// Basic-auth user (none: no authentication).
+    pub username: Option<String>,
+    /// Environment variable holding the password; never the password itself.
+    pub password_env: Option<String>,
+    /// Time limit of one request.
+    pub timeout_ms: u64,
+    /// Retries on 429, 5xx and connection errors, with doubling backoff.
+    pub retries: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 9200,
+            tls: false,
+            verify_certs: true,
+            username: None,
+            password_env: None,
+            timeout_ms: 30_000,
+            retries: 3,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The base URL.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.port)
+    }
 }
 
 /// Which model answers the `llm` capability.
@@ -604,6 +677,37 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Checks value ranges; returns the offending key and what is wrong.
+fn validate_cluster(
+    key: &'static str,
+    cluster: &ClusterConfig,
+) -> Result<(), (&'static str, String)> {
+    if cluster.host.trim().is_empty() || cluster.host.contains(['/', ' ']) {
+        return Err((
+            key,
+            format!(
+                "host `{}` must be a host name or address, without scheme or path (set `{key}.tls` for HTTPS)",
+                cluster.host
+            ),
+        ));
+    }
+    if cluster.port == 0 {
+        return Err((key, "port must be between 1 and 65535".to_owned()));
+    }
+    if cluster.timeout_ms == 0 || cluster.timeout_ms > 600_000 {
+        return Err((
+            key,
+            format!("timeout_ms is {}; give 1 to 600000", cluster.timeout_ms),
+        ));
+    }
+    if cluster.password_env.is_some() && cluster.username.is_none() {
+        return Err((
+            key,
+            format!("password_env is set but username is not; set `{key}.username`"),
+        ));
+    }
+    Ok(())
+}
+
 fn validate(config: &Config) -> Result<(), (&'static str, String)> {
     if tracing_subscriber::EnvFilter::try_new(&config.log_level).is_err() {
         return Err((
@@ -613,6 +717,12 @@ fn validate(config: &Config) -> Result<(), (&'static str, String)> {
                 config.log_level
             ),
         ));
+    }
+    for (key, cluster) in [
+        ("db.opensearch", &config.db.opensearch),
+        ("db.elasticsearch", &config.db.elasticsearch),
+    ] {
+        validate_cluster(key, cluster)?;
     }
     let limits = &config.limits;
     check_range("limits.timeout_ms", limits.timeout_ms, 1, 3_600_000)?;

@@ -130,6 +130,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
 fn db_state(state: &AppState) -> String {
     match state.host.config().db.provider {
         crate::config::DbProvider::None => "not_configured".to_owned(),
+        crate::config::DbProvider::Embedded => "embedded".to_owned(),
+        crate::config::DbProvider::Opensearch => "opensearch".to_owned(),
+        crate::config::DbProvider::Elasticsearch => "elasticsearch".to_owned(),
     }
 }
 

@@ -4,12 +4,15 @@
 pub mod llm_http;
 pub mod rag_sqlite;
 pub mod sqlite_memory;
+pub mod store_cluster;
+pub mod store_embedded;
 pub mod unconfigured;
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use crate::capabilities::db::DbBackend;
 use crate::capabilities::llm::LlmBackend;
 use crate::capabilities::{Backends, LlmChoice};
 use crate::config::{Config, DbProvider, HttpProvider, LlmConfig, LlmProvider};
@@ -97,15 +100,35 @@ fn in_data_dir(config: &Config, path: &std::path::Path) -> std::path::PathBuf {
     }
 }
 
+/// Opens the telemetry store `db.provider` names.
+pub fn open_db(config: &Config) -> anyhow::Result<Arc<dyn DbBackend>> {
+    Ok(match config.db.provider {
+        DbProvider::Embedded => {
+            let dir = in_data_dir(config, &config.db.embedded.path);
+            Arc::new(
+                store_embedded::EmbeddedDb::open(&dir)
+                    .with_context(|| format!("opening the embedded store {}", dir.display()))?,
+            )
+        }
+        DbProvider::Opensearch => Arc::new(store_cluster::ClusterDb::new(
+            "db.opensearch",
+            &config.db.opensearch,
+        )?),
+        DbProvider::Elasticsearch => Arc::new(store_cluster::ClusterDb::new(
+            "db.elasticsearch",
+            &config.db.elasticsearch,
+        )?),
+        DbProvider::None => Arc::new(unconfigured::Unconfigured),
+    })
+}
+
 /// Opens the backends the config asks for.
 pub fn open(config: &Config) -> anyhow::Result<Backends> {
     let memory_path = in_data_dir(config, &config.memory.path);
     let memory = sqlite_memory::SqliteMemory::open(&memory_path, config.memory.clone())
         .with_context(|| format!("opening the memory database {}", memory_path.display()))?;
     let unconfigured = Arc::new(unconfigured::Unconfigured);
-    let db = match config.db.provider {
-        DbProvider::None => unconfigured.clone(),
-    };
+    let db = open_db(config)?;
     let (llm, llm_choice) = open_llm(&config.llm)?;
     let rag_path = in_data_dir(config, &config.rag.path);
     let rag = rag_sqlite::SqliteRag::open(

@@ -1,7 +1,9 @@
 //! The `sc-host` command line: thin subcommands over the library.
 
 mod audit;
+mod db;
 mod dispatch;
+mod ingest;
 pub mod list_skills;
 mod rag;
 mod service;
@@ -64,6 +66,14 @@ pub enum Command {
         #[command(subcommand)]
         command: rag::RagCommand,
     },
+    /// Load Zeek, Suricata, EVTX or ECS NDJSON logs into the telemetry store.
+    Ingest(ingest::Args),
+    /// Look inside the telemetry store: indices, counts, searches (JSON).
+    Db {
+        /// What to do.
+        #[command(subcommand)]
+        command: db::DbCommand,
+    },
     /// The audit trail.
     Audit {
         /// What to do with it.
@@ -106,8 +116,9 @@ fn absolute(path: &std::path::Path) -> String {
 }
 
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The EVTX parser logs every chunk it reads at info level.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{filter},evtx=warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,evtx=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -140,6 +151,8 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(&loaded.config, command),
         Command::Status(args) => status::run(&loaded.config, args),
         Command::Rag { command } => rag::run(&loaded.config, command),
+        Command::Ingest(args) => ingest::run(&loaded.config, args),
+        Command::Db { command } => db::run(&loaded.config, command),
         Command::ValidateConfig => Ok(validate::run(&cli)),
     };
     match result {

@@ -22,7 +22,7 @@ pub struct Args {
 
 #[derive(Serialize)]
 struct Backends {
-    db: &'static str,
+    db: String,
     llm: crate::capabilities::LlmChoice,
     memory: String,
 }
@@ -45,7 +45,12 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         alerts,
         backends: Backends {
             db: match config.db.provider {
-                DbProvider::None => "none (db.provider)",
+                DbProvider::None => "none (db.provider)".to_owned(),
+                DbProvider::Embedded => format!("embedded ({})", config.db.embedded.path.display()),
+                DbProvider::Opensearch => format!("opensearch {}", config.db.opensearch.url()),
+                DbProvider::Elasticsearch => {
+                    format!("elasticsearch {}", config.db.elasticsearch.url())
+                }
             },
             llm: (*opened.llm_choice).clone(),
             memory: format!("sqlite {}", config.memory.path.display()),

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod db;
 mod hostile;
 mod llm;
 mod registry;

@@ -1,0 +1,600 @@
+//! SecurityClaw's embedded telemetry store: a persistent tantivy index that
+//! answers the OpenSearch query DSL subset skills use, with answers shaped
+//! as OpenSearch shapes them, so a skill runs unchanged with or without a
+//! cluster.
+//!
+//! Supported query clauses: [`query::SUPPORTED_CLAUSES`]; aggregations:
+//! [`aggs::SUPPORTED_AGGS`]. Anything else is an
+//! [`StoreError::InvalidRequest`] naming the clause.
+//!
+//! Durability: each bulk request is one tantivy commit, and the index
+//! catalog (names and field types) travels in that commit's payload, so
+//! after a crash the store is at the last commit, catalog included.
+
+pub mod aggs;
+pub mod datemath;
+mod error;
+pub mod names;
+pub mod query;
+pub mod query_string;
+pub mod schema;
+pub mod sort;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tantivy::aggregation::agg_result::AggregationResults;
+use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::schema::{IndexRecordOption, Value as _};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+pub use error::StoreError;
+use error::invalid;
+use query::QueryContext;
+use schema::Fields;
+
+/// Largest `from + size` of a search, as `index.max_result_window`.
+pub const MAX_RESULT_WINDOW: usize = 10_000;
+
+/// Writer memory: enough for large ingest batches on a small machine.
+const WRITER_MEMORY_BYTES: usize = 128 << 20;
+
+/// What a bulk request did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BulkOutcome {
+    /// Documents stored.
+    pub indexed: u32,
+    /// Documents refused.
+    pub failed: u32,
+    /// The first refusals, one line each.
+    pub errors: Vec<String>,
+}
+
+/// Index names and the mapping type of each field path.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Catalog {
+    indices: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// The embedded store.
+pub struct Store {
+    index: Index,
+    fields: Fields,
+    /// Opened on the first write, so readers (`sc-host db`, a service that
+    /// only searches) never hold the index's write lock.
+    writer: Mutex<Option<IndexWriter>>,
+    reader: IndexReader,
+    catalog: RwLock<(u64, Catalog)>,
+}
+
+fn storage(context: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Storage(format!("{context}: {err}"))
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating it when absent.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| storage(&format!("creating {}", dir.display()), e))?;
+        let (schema, _) = Fields::build();
+        let index = if dir.join("meta.json").exists() {
+            Index::open_in_dir(dir)
+                .map_err(|e| storage(&format!("opening {}", dir.display()), e))?
+        } else {
+            Index::create_in_dir(dir, schema)
+                .map_err(|e| storage(&format!("creating {}", dir.display()), e))?
+        };
+        let fields = Fields::from_schema(&index.schema())
+            .map_err(|e| storage(&format!("{} is not a SecurityClaw store", dir.display()), e))?;
+        // Another process (`sc-host ingest` while the service runs) may
+        // commit; the reader follows meta.json and the catalog is re-read
+        // when the commit changes.
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()?;
+        let store = Self {
+            index,
+            fields,
+            writer: Mutex::new(None),
+            reader,
+            catalog: RwLock::new((u64::MAX, Catalog::default())),
+        };
+        store.refresh_catalog()?;
+        Ok(store)
+    }
+
+    /// Re-reads the catalog when the last commit is not the one it came from.
+    fn refresh_catalog(&self) -> Result<(), StoreError> {
+        let metas = self.index.load_metas()?;
+        if self
+            .catalog
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            == metas.opstamp
+        {
+            return Ok(());
+        }
+        let catalog = match metas.payload {
+            Some(payload) => serde_json::from_str(&payload)
+                .map_err(|e| storage("reading the index catalog", e))?,
+            None => Catalog::default(),
+        };
+        *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = (metas.opstamp, catalog);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn catalog(&self) -> std::sync::RwLockReadGuard<'_, (u64, Catalog)> {
+        self.catalog.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Indexes documents into one index and commits. A document with the id
+    /// of one already in the index replaces it.
+    pub fn bulk(
+        &self,
+        index: &str,
+        documents: Vec<(Option<String>, Value)>,
+    ) -> Result<BulkOutcome, StoreError> {
+        names::validate_index_name(index)?;
+        let mut outcome = BulkOutcome::default();
+        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+            let writer = self
+                .index
+                .writer_with_num_threads(threads, WRITER_MEMORY_BYTES)
+                .map_err(|e| {
+                    storage(
+                        "taking the store's write lock (is another sc-host writing to it?)",
+                        e,
+                    )
+                })?;
+            *guard = Some(writer);
+        }
+        let Some(writer) = guard.as_mut() else {
+            return Err(storage("the store's writer", "missing"));
+        };
+        // Commits by another process first: their catalog is the base.
+        self.refresh_catalog()?;
+        let mut types = self
+            .catalog()
+            .1
+            .indices
+            .get(index)
+            .cloned()
+            .unwrap_or_default();
+        let mut catalog_changed = !self.catalog().1.indices.contains_key(index);
+        for (position, (id, source)) in documents.into_iter().enumerate() {
+            if !source.is_object() {
+                outcome.failed += 1;
+                if outcome.errors.len() < 10 {
+                    outcome.errors.push(format!(
+                        "document {position}: the body must be a JSON object"
+                    ));
+                }
+                continue;
+            }
+            let id = match id {
+                Some(id) if id.is_empty() || id.len() > 512 => {
+                    outcome.failed += 1;
+                    if outcome.errors.len() < 10 {
+                        outcome
+                            .errors
+                            .push(format!("document {position}: an id must be 1 to 512 bytes"));
+                    }
+                    continue;
+                }
+                Some(id) => id,
+                None => new_id(),
+            };
+            catalog_changed |= schema::collect_types("", &source, &mut types);
+            let mut doc = TantivyDocument::default();
+            doc.add_text(self.fields.uid, format!("{index}\0{id}"));
+            doc.add_text(self.fields.id, &id);
+            doc.add_text(self.fields.index, index);
+            doc.add_text(self.fields.source, source.to_string());
+            doc.add_field_value(self.fields.kw, &schema::keyword_view(&source));
+            if let Some(text) = schema::text_view(&source) {
+                doc.add_field_value(self.fields.text, &text);
+            }
+            writer.delete_term(Term::from_field_text(
+                self.fields.uid,
+                &format!("{index}\0{id}"),
+            ));
+            writer.add_document(doc)?;
+            outcome.indexed += 1;
+        }
+        let mut catalog = self.catalog().1.clone();
+        if catalog_changed {
+            catalog.indices.insert(index.to_owned(), types);
+        }
+        let payload =
+            serde_json::to_string(&catalog).map_err(|e| storage("writing the index catalog", e))?;
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&payload);
+        let opstamp = commit.commit()?;
+        drop(guard);
+        *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = (opstamp, catalog);
+        self.reader.reload()?;
+        Ok(outcome)
+    }
+
+    /// The index names a pattern matches. An exact name that does not exist
+    /// is an error; a wildcard that matches nothing is an empty list.
+    pub fn resolve(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        self.refresh_catalog()?;
+        let catalog = self.catalog();
+        let names: Vec<String> = catalog
+            .1
+            .indices
+            .keys()
+            .filter(|name| names::pattern_matches(pattern, name))
+            .cloned()
+            .collect();
+        if names.is_empty() && !names::is_wildcard(pattern) {
+            return Err(invalid(format!(
+                "no index named `{pattern}`; `sc-host db indices` lists the indices, or use a pattern such as `{pattern}*`"
+            )));
+        }
+        Ok(names)
+    }
+
+    fn context(&self, names: &[String]) -> Result<QueryContext, StoreError> {
+        let catalog = self.catalog();
+        let mut types = BTreeMap::new();
+        for name in names {
+            if let Some(fields) = catalog.1.indices.get(name) {
+                for (path, kind) in fields {
+                    types.entry(path.clone()).or_insert_with(|| kind.clone());
+                }
+            }
+        }
+        Ok(QueryContext {
+            fields: self.fields,
+            types,
+            now: chrono::Utc::now(),
+            analyzer: self
+                .index
+                .tokenizers()
+                .get("default")
+                .ok_or_else(|| storage("tokenizers", "no default tokenizer"))?,
+        })
+    }
+
+    fn scoped(&self, names: &[String], query: Box<dyn Query>) -> BooleanQuery {
+        let terms = names
+            .iter()
+            .map(|n| Term::from_field_text(self.fields.index, n));
+        BooleanQuery::new(vec![
+            (Occur::Must, query),
+            (
+                Occur::Must,
+                Box::new(tantivy::query::ConstScoreQuery::new(
+                    Box::new(TermSetQuery::new(terms)),
+                    0.0,
+                )),
+            ),
+        ])
+    }
+
+    /// Counts the documents matching a query clause (all when none).
+    pub fn count(&self, pattern: &str, query: Option<&Value>) -> Result<u64, StoreError> {
+        let names = self.resolve(pattern)?;
+        let cx = self.context(&names)?;
+        let query: Box<dyn Query> = match query {
+            Some(clause) => cx.translate(unwrap_query(clause))?,
+            None => Box::new(AllQuery),
+        };
+        let searcher = self.reader.searcher();
+        Ok(searcher.search(&self.scoped(&names, query), &Count)? as u64)
+    }
+
+    /// Runs an OpenSearch search body; answers the OpenSearch response body.
+    pub fn search(&self, pattern: &str, body: &Value) -> Result<Value, StoreError> {
+        let started = Instant::now();
+        let names = self.resolve(pattern)?;
+        let body = body
+            .as_object()
+            .ok_or_else(|| invalid("the search body must be a JSON object"))?;
+        for key in body.keys() {
+            if !matches!(
+                key.as_str(),
+                "query"
+                    | "size"
+                    | "from"
+                    | "sort"
+                    | "_source"
+                    | "search_after"
+                    | "aggs"
+                    | "aggregations"
+                    | "track_total_hits"
+                    | "timeout"
+            ) {
+                return Err(invalid(format!(
+                    "search body key `{key}` is not supported by the embedded store; use query, size, from, sort, _source, search_after, aggs, track_total_hits"
+                )));
+            }
+        }
+        let cx = self.context(&names)?;
+        let query_json = body
+            .get("query")
+            .cloned()
+            .unwrap_or_else(|| json!({"match_all": {}}));
+        let query = self.scoped(&names, cx.translate(&query_json)?);
+        let mut response = self.hits(&query, body, &cx)?;
+        if let Some(aggs) = body.get("aggs").or_else(|| body.get("aggregations")) {
+            let aggregations = self.aggregate(&names, &query, &query_json, aggs, &cx)?;
+            response.insert("aggregations".into(), aggregations);
+        }
+        let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut out = Map::new();
+        out.insert("took".into(), json!(took));
+        out.insert("timed_out".into(), json!(false));
+        out.insert(
+            "_shards".into(),
+            json!({"total": 1, "successful": 1, "skipped": 0, "failed": 0}),
+        );
+        out.extend(response);
+        Ok(Value::Object(out))
+    }
+
+    fn hits(
+        &self,
+        query: &dyn Query,
+        body: &Map<String, Value>,
+        cx: &QueryContext,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let size = usize_param(body, "size", 10)?;
+        let from = usize_param(body, "from", 0)?;
+        if from + size > MAX_RESULT_WINDOW {
+            return Err(invalid(format!(
+                "from + size is {}; the most is {MAX_RESULT_WINDOW}: page with `search_after` instead",
+                from + size
+            )));
+        }
+        let keys = match body.get("sort") {
+            Some(sort) => sort::parse(sort, |p| cx.fields.kw_path(p))?,
+            None => Vec::new(),
+        };
+        let after = match body.get("search_after") {
+            None => None,
+            Some(Value::Array(values)) => Some(values.as_slice()),
+            Some(_) => {
+                return Err(invalid(
+                    "`search_after` must be the `sort` array of the last hit",
+                ));
+            }
+        };
+        let by_score = keys.is_empty()
+            || keys
+                == [sort::SortKey {
+                    by: sort::SortBy::Score,
+                    desc: true,
+                }];
+        if after.is_some() && by_score {
+            return Err(invalid(
+                "`search_after` needs a `sort` on fields, e.g. [{\"@timestamp\": \"asc\"}, {\"_id\": \"asc\"}]",
+            ));
+        }
+        let searcher = self.reader.searcher();
+        let total = searcher.search(query, &Count)?;
+        let mut page: Vec<(tantivy::DocAddress, Option<f32>, Option<Vec<Value>>)> = Vec::new();
+        if size > 0 {
+            if by_score {
+                let top = searcher.search(
+                    query,
+                    &TopDocs::with_limit(size).and_offset(from).order_by_score(),
+                )?;
+                page = top
+                    .into_iter()
+                    .map(|(score, addr)| (addr, Some(score), None))
+                    .collect();
+            } else {
+                let sorted = sort::sorted_page(&searcher, query, &keys, after, from, size)?;
+                page = sorted
+                    .into_iter()
+                    .map(|(addr, values)| (addr, None, Some(values)))
+                    .collect();
+            }
+        }
+        let mut hits = Vec::with_capacity(page.len());
+        let mut max_score: Option<f32> = None;
+        for (address, score, sort_values) in page {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let text = |field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let source: Value = serde_json::from_str(&text(self.fields.source))
+                .map_err(|e| storage("reading a stored document", e))?;
+            let mut hit = Map::new();
+            hit.insert("_index".into(), json!(text(self.fields.index)));
+            hit.insert("_id".into(), json!(text(self.fields.id)));
+            hit.insert("_score".into(), score.map_or(Value::Null, |s| json!(s)));
+            if let Some(source) = sort::filter_source(source, body.get("_source"))? {
+                hit.insert("_source".into(), source);
+            }
+            if let Some(values) = sort_values {
+                hit.insert("sort".into(), Value::Array(values));
+            }
+            if let Some(score) = score {
+                max_score = Some(max_score.map_or(score, |m: f32| m.max(score)));
+            }
+            hits.push(Value::Object(hit));
+        }
+        let total = total as u64;
+        let total_json = match body.get("track_total_hits") {
+            Some(Value::Bool(true)) => json!({"value": total, "relation": "eq"}),
+            Some(Value::Bool(false)) => Value::Null,
+            Some(Value::Number(n)) => limit_total(total, n.as_u64().unwrap_or(10_000)),
+            _ => limit_total(total, 10_000),
+        };
+        let mut hits_object = Map::new();
+        if !total_json.is_null() {
+            hits_object.insert("total".into(), total_json);
+        }
+        hits_object.insert(
+            "max_score".into(),
+            max_score.map_or(Value::Null, |s| json!(s)),
+        );
+        hits_object.insert("hits".into(), Value::Array(hits));
+        let mut out = Map::new();
+        out.insert("hits".into(), Value::Object(hits_object));
+        Ok(out)
+    }
+
+    fn aggregate(
+        &self,
+        names: &[String],
+        query: &dyn Query,
+        query_json: &Value,
+        aggs: &Value,
+        cx: &QueryContext,
+    ) -> Result<Value, StoreError> {
+        let (request, nodes) = aggs::plan(aggs, cx)?;
+        let limits = AggregationLimitsGuard::new(Some(1 << 30), Some(65_535));
+        let collector = AggregationCollector::from_aggs(
+            request,
+            AggContextParams::new(limits, self.index.tokenizers().clone()),
+        );
+        let searcher = self.reader.searcher();
+        let results: AggregationResults = searcher.search(query, &collector)?;
+        let mut results = match serde_json::to_value(results)
+            .map_err(|e| storage("reading aggregation results", e))?
+        {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let mut top_hits = |node: &aggs::AggNode, filters: &[Value]| -> Result<Value, StoreError> {
+            let mut clauses = vec![query_json.clone()];
+            clauses.extend(filters.iter().cloned());
+            let mut body = node.params.clone();
+            body.insert("query".into(), json!({"bool": {"filter": clauses}}));
+            body.entry("size").or_insert(json!(3));
+            body.insert("track_total_hits".into(), json!(true));
+            let inner_cx = self.context(names)?;
+            let inner = self.scoped(names, inner_cx.translate(&body["query"])?);
+            let mut hits = self.hits(&inner, &body, &inner_cx)?;
+            Ok(json!({"hits": hits.remove("hits").unwrap_or(Value::Null)}))
+        };
+        aggs::reshape(&nodes, &mut results, &[], &mut top_hits)?;
+        Ok(Value::Object(results))
+    }
+
+    /// The indices a pattern matches, with their document counts.
+    pub fn indices(&self, pattern: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        self.refresh_catalog()?;
+        let names: Vec<String> = self
+            .catalog()
+            .1
+            .indices
+            .keys()
+            .filter(|name| names::pattern_matches(pattern, name))
+            .cloned()
+            .collect();
+        let searcher = self.reader.searcher();
+        names
+            .into_iter()
+            .map(|name| {
+                let query = TermQuery::new(
+                    Term::from_field_text(self.fields.index, &name),
+                    IndexRecordOption::Basic,
+                );
+                Ok((name, searcher.search(&query, &Count)? as u64))
+            })
+            .collect()
+    }
+
+    /// The `_mapping` response for a pattern: each index's fields with the
+    /// types a cluster would map them to.
+    pub fn mappings(&self, pattern: &str) -> Result<Value, StoreError> {
+        let names = self.resolve(pattern)?;
+        let catalog = self.catalog();
+        let mut out = Map::new();
+        for name in names {
+            let mut properties = Map::new();
+            for (path, kind) in catalog.1.indices.get(&name).into_iter().flatten() {
+                insert_property(&mut properties, path, kind);
+            }
+            out.insert(name, json!({"mappings": {"properties": properties}}));
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// A count body may be `{"query": {...}}` or the clause itself.
+fn unwrap_query(clause: &Value) -> &Value {
+    match clause.as_object() {
+        Some(map) if map.len() == 1 && map.contains_key("query") => &map["query"],
+        _ => clause,
+    }
+}
+
+fn limit_total(total: u64, limit: u64) -> Value {
+    if total > limit {
+        json!({"value": limit, "relation": "gte"})
+    } else {
+        json!({"value": total, "relation": "eq"})
+    }
+}
+
+fn usize_param(body: &Map<String, Value>, key: &str, default: usize) -> Result<usize, StoreError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => value
+            .as_u64()
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or_else(|| invalid(format!("`{key}` must be a whole number ≥ 0, not {value}"))),
+    }
+}
+
+fn insert_property(properties: &mut Map<String, Value>, path: &str, kind: &str) {
+    match path.split_once('.') {
+        None => {
+            properties
+                .entry(path.to_owned())
+                .or_insert_with(|| json!({"type": kind}));
+        }
+        Some((head, rest)) => {
+            let entry = properties
+                .entry(head.to_owned())
+                .or_insert_with(|| json!({"properties": {}}));
+            if let Some(inner) = entry.get_mut("properties").and_then(Value::as_object_mut) {
+                insert_property(inner, rest, kind);
+            }
+        }
+    }
+}
+
+/// A new document id: 20 url-safe characters from the clock, a counter and
+/// the process's random hash seed, unique without a random-number crate.
+fn new_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let high = hasher.finish();
+    hasher.write_u8(1);
+    let low = hasher.finish();
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bits = (u128::from(high) << 64) | u128::from(low);
+    (0..20)
+        .map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char)
+        .collect()
+}
