@@ -232,22 +232,21 @@ fn translate_one(
                 .entry("shard_size")
                 .or_insert(json!((size * 20).max(5_000)));
             if let Some(order) = request.get("order")
-                && !order.as_object().is_some_and(|o| o.len() == 1)
+                && order.as_object().is_none_or(|o| o.len() != 1)
             {
                 return Err(invalid(format!(
                     "`{name}.terms.order` takes one key, e.g. {{\"_count\": \"desc\"}}"
                 )));
             }
         }
-        "range" => {
+        "range"
             if request
                 .remove("keyed")
-                .is_some_and(|k| k == Value::Bool(true))
-            {
-                return Err(invalid(format!(
-                    "`{name}.range.keyed: true` is not supported; read the buckets list"
-                )));
-            }
+                .is_some_and(|k| k == Value::Bool(true)) =>
+        {
+            return Err(invalid(format!(
+                "`{name}.range.keyed: true` is not supported; read the buckets list"
+            )));
         }
         _ => {}
     }
@@ -344,6 +343,9 @@ impl QueryBuilder for DslFilter {
     }
 }
 
+/// Answers a `top_hits` node for the bucket the filters select.
+pub type TopHitsFetcher<'a> = dyn FnMut(&AggNode, &[Value]) -> Result<Value, StoreError> + 'a;
+
 /// Rewrites tantivy's answer into the OpenSearch shape. `bucket_filters`
 /// are the clauses that select the current bucket; `top_hits` is asked for
 /// the hits of a bucket.
@@ -351,7 +353,7 @@ pub fn reshape(
     nodes: &[AggNode],
     results: &mut Map<String, Value>,
     bucket_filters: &[Value],
-    top_hits: &mut dyn FnMut(&AggNode, &[Value]) -> Result<Value, StoreError>,
+    top_hits: &mut TopHitsFetcher<'_>,
 ) -> Result<(), StoreError> {
     for node in nodes {
         if node.kind == "top_hits" {

@@ -509,10 +509,10 @@ impl QueryContext {
             .and_then(Value::as_str)
             .unwrap_or("message");
         let parsed = crate::query_string::parse(text)?;
-        self.from_query_string(&parsed, default_field, default_and)
+        self.translate_query_string(&parsed, default_field, default_and)
     }
 
-    fn from_query_string(
+    fn translate_query_string(
         &self,
         node: &crate::query_string::Node,
         default_field: &str,
@@ -557,7 +557,7 @@ impl QueryContext {
                 (Occur::Must, Box::new(AllQuery) as Q),
                 (
                     Occur::MustNot,
-                    self.from_query_string(inner, default_field, default_and)?,
+                    self.translate_query_string(inner, default_field, default_and)?,
                 ),
             ])),
             Node::And(items) => Box::new(BooleanQuery::new(
@@ -566,7 +566,7 @@ impl QueryContext {
                     .map(|n| {
                         Ok((
                             Occur::Must,
-                            self.from_query_string(n, default_field, default_and)?,
+                            self.translate_query_string(n, default_field, default_and)?,
                         ))
                     })
                     .collect::<Result<_, StoreError>>()?,
@@ -577,7 +577,7 @@ impl QueryContext {
                     .map(|n| {
                         Ok((
                             Occur::Should,
-                            self.from_query_string(n, default_field, default_and)?,
+                            self.translate_query_string(n, default_field, default_and)?,
                         ))
                     })
                     .collect::<Result<_, StoreError>>()?,
@@ -594,7 +594,7 @@ impl QueryContext {
                         .map(|n| {
                             Ok((
                                 occur,
-                                self.from_query_string(n, default_field, default_and)?,
+                                self.translate_query_string(n, default_field, default_and)?,
                             ))
                         })
                         .collect::<Result<_, StoreError>>()?,

@@ -215,12 +215,12 @@ impl Parser<'_> {
             if c.is_whitespace() || c == ')' || c == '(' {
                 break;
             }
-            if c == '\\' {
-                if let Some((j, escaped)) = chars.next() {
-                    value.push(escaped);
-                    used = j + escaped.len_utf8();
-                    continue;
-                }
+            if c == '\\'
+                && let Some((j, escaped)) = chars.next()
+            {
+                value.push(escaped);
+                used = j + escaped.len_utf8();
+                continue;
             }
             value.push(c);
             used = i + c.len_utf8();

@@ -232,10 +232,10 @@ pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     }
     let mut split = path.len();
     while let Some(dot) = path[..split].rfind('.') {
-        if let Some(child) = map.get(&path[..dot]) {
-            if let Some(found) = lookup(child, &path[dot + 1..]) {
-                return Some(found);
-            }
+        if let Some(child) = map.get(&path[..dot])
+            && let Some(found) = lookup(child, &path[dot + 1..])
+        {
+            return Some(found);
         }
         split = dot;
     }

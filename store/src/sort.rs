@@ -62,7 +62,9 @@ pub fn parse(sort: &Value, kw_path: impl Fn(&str) -> String) -> Result<Vec<SortK
         .map(|item| match item {
             Value::String(field) => key(field, None),
             Value::Object(map) if map.len() == 1 => {
-                let (field, spec) = map.iter().next().unwrap_or_else(|| unreachable_pair());
+                let Some((field, spec)) = map.iter().next() else {
+                    return Err(invalid("a sort key is empty"));
+                };
                 match spec {
                     Value::String(order) => key(field, Some(order)),
                     Value::Object(spec) => {
@@ -80,12 +82,6 @@ pub fn parse(sort: &Value, kw_path: impl Fn(&str) -> String) -> Result<Vec<SortK
             other => Err(invalid(format!("a sort key must be a field name or {{\"field\": \"asc\"}}, not {other}"))),
         })
         .collect()
-}
-
-fn unreachable_pair<'a>() -> (&'a String, &'a Value) {
-    static EMPTY: std::sync::OnceLock<(String, Value)> = std::sync::OnceLock::new();
-    let pair = EMPTY.get_or_init(|| (String::new(), Value::Null));
-    (&pair.0, &pair.1)
 }
 
 /// A sort value read from a column.
@@ -378,7 +374,7 @@ mod tests {
                 desc: true
             }
         );
-        assert_eq!(keys[1].desc, false);
+        assert!(!keys[1].desc);
         assert_eq!(keys[2].by, SortBy::Doc);
         assert!(parse(&json!({"x": "sideways"}), |p| p.to_owned()).is_err());
     }

@@ -117,7 +117,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         status: if ready { "ready" } else { "not_ready" }.to_owned(),
         registry: true,
         memory,
-        db: db_state(&state),
+        db: match db_state(&state).await.as_str() {
+            "ok" => "reachable".to_owned(),
+            other => other.to_owned(),
+        },
     };
     let code = if ready {
         StatusCode::OK
@@ -127,13 +130,27 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
     (code, Json(body))
 }
 
-fn db_state(state: &AppState) -> String {
+fn db_provider(state: &AppState) -> String {
     match state.host.config().db.provider {
-        crate::config::DbProvider::None => "not_configured".to_owned(),
-        crate::config::DbProvider::Embedded => "embedded".to_owned(),
-        crate::config::DbProvider::Opensearch => "opensearch".to_owned(),
-        crate::config::DbProvider::Elasticsearch => "elasticsearch".to_owned(),
+        crate::config::DbProvider::None => "none",
+        crate::config::DbProvider::Embedded => "embedded",
+        crate::config::DbProvider::Opensearch => "opensearch",
+        crate::config::DbProvider::Elasticsearch => "elasticsearch",
     }
+    .to_owned()
+}
+
+/// `ok` when the store answers a listing within two seconds.
+async fn db_state(state: &AppState) -> String {
+    if state.host.config().db.provider == crate::config::DbProvider::None {
+        return "not_configured".to_owned();
+    }
+    let listing = state.host.backends().db.list_indices("*");
+    match tokio::time::timeout(std::time::Duration::from_secs(2), listing).await {
+        Ok(Ok(_)) => "ok",
+        _ => "degraded",
+    }
+    .to_owned()
 }
 
 /// A backend and its health.
@@ -200,8 +217,8 @@ async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_seconds: state.started.elapsed().as_secs(),
         db: BackendState {
-            provider: "none".to_owned(),
-            health: db_state(&state),
+            provider: db_provider(&state),
+            health: db_state(&state).await,
         },
         llm: {
             let choice = &state.host.backends().llm_choice;

@@ -84,12 +84,14 @@ async fn health_status_and_skills() {
     let (status, body, _) = call(&api.router, "GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["memory"], true);
+    assert_eq!(body["db"], "reachable");
 
     let (_, body, _) = call(&api.router, "GET", "/api/status", None, None).await;
     assert_eq!(body["agent"], "securityclaw");
     assert_eq!(body["skills"]["installed"], 3);
     assert_eq!(body["skills"]["loaded"], 3);
-    assert_eq!(body["db"]["health"], "not_configured");
+    assert_eq!(body["db"]["provider"], "embedded");
+    assert_eq!(body["db"]["health"], "ok");
 
     let (_, body, _) = call(&api.router, "GET", "/api/skills", None, None).await;
     let ids: Vec<&str> = body

@@ -672,3 +672,67 @@ fn normalize(value: &Value) -> Value {
         other => other.clone(),
     }
 }
+
+/// A cluster stand-in that answers each request with the next canned status.
+async fn canned_cluster(statuses: Vec<u16>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::http::StatusCode;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    let app = axum::Router::new().fallback(move || {
+        let calls = seen.clone();
+        let statuses = statuses.clone();
+        async move {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let status = statuses.get(n).or(statuses.last()).copied().unwrap_or(200);
+            let body = if status == 200 {
+                json!({"count": 7})
+            } else {
+                json!({"error": {"type": "x", "reason": format!("canned {status}")}, "status": status})
+            };
+            (StatusCode::from_u16(status).unwrap(), axum::Json(body))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+fn cluster_db(url: &str, retries: u32) -> Arc<dyn DbBackend> {
+    let mut config = Config::default();
+    config.db.provider = DbProvider::Opensearch;
+    config.db.opensearch = ClusterConfig {
+        retries,
+        ..cluster_config(url)
+    };
+    open_db(&config).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_requests_retry_on_429_and_5xx_and_name_the_fix_on_refusal() {
+    let (url, calls) = canned_cluster(vec![429, 503, 200]).await;
+    assert_eq!(cluster_db(&url, 3).count("logs-*", None).await.unwrap(), 7);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    let (url, calls) = canned_cluster(vec![503]).await;
+    let err = cluster_db(&url, 1).count("logs-*", None).await.unwrap_err();
+    assert!(
+        matches!(err, CapabilityError::Backend(ref m) if m.contains("canned 503")),
+        "{err}"
+    );
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one try and one retry"
+    );
+
+    let (url, _) = canned_cluster(vec![401]).await;
+    let err = cluster_db(&url, 3).count("logs-*", None).await.unwrap_err();
+    assert!(err.to_string().contains("db.opensearch.username"), "{err}");
+
+    let err = cluster_db("http://127.0.0.1:9", 0)
+        .count("logs-*", None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("db.opensearch.host"), "{err}");
+}

@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod db;
 mod hostile;
+mod ingest;
 mod llm;
 mod registry;
 mod reload;
