@@ -47,6 +47,7 @@ lint:
 bench: skills fixtures
     cargo bench -p sc-host
     cargo bench -p sc-store
+    cargo bench -p sc-models
 
 # What CI runs.
 ci: lint test

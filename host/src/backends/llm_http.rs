@@ -83,22 +83,6 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// The first JSON value in a model's answer (models like to wrap JSON in
-/// prose or code fences).
-pub fn extract_json(text: &str) -> Option<Value> {
-    let trimmed = text.trim();
-    if let Ok(value) = serde_json::from_str(trimmed) {
-        return Some(value);
-    }
-    for (start, _) in trimmed.match_indices(['{', '[']) {
-        let mut stream = serde_json::Deserializer::from_str(&trimmed[start..]).into_iter::<Value>();
-        if let Some(Ok(value)) = stream.next() {
-            return Some(value);
-        }
-    }
-    None
-}
-
 impl HttpLlm {
     /// A client for the chat and embedding wires in `config`.
     pub fn new(config: &LlmConfig, chat_wire: Wire, embed_wire: Wire) -> anyhow::Result<Self> {
@@ -494,6 +478,16 @@ fn without_url(err: &reqwest::Error) -> String {
     }
 }
 
+impl super::json_mode::ChatOnce for HttpLlm {
+    async fn chat_once(
+        &self,
+        messages: &[Message],
+        options: &ChatOptions,
+    ) -> Result<ChatResponse, CapabilityError> {
+        self.chat_streaming(messages, options, None).await
+    }
+}
+
 #[async_trait::async_trait]
 impl LlmBackend for HttpLlm {
     async fn chat(
@@ -501,64 +495,7 @@ impl LlmBackend for HttpLlm {
         messages: Vec<Message>,
         options: ChatOptions,
     ) -> Result<ChatResponse, CapabilityError> {
-        let started = Instant::now();
-        let mut answer = self.chat_streaming(&messages, &options, None).await?;
-        if !options.json_mode {
-            return Ok(answer);
-        }
-        let schema: Option<Value> = match options.json_schema.as_deref() {
-            None => None,
-            Some(text) => Some(serde_json::from_str(text).map_err(|err| {
-                CapabilityError::InvalidInput(format!("json_schema is not valid JSON: {err}"))
-            })?),
-        };
-        let checked = |content: &str| -> Result<Value, String> {
-            let value =
-                extract_json(content).ok_or_else(|| "the answer holds no JSON value".to_owned())?;
-            if let Some(schema) = &schema {
-                crate::json_schema::check(schema, schema, &value)?;
-            }
-            Ok(value)
-        };
-        match checked(&answer.content) {
-            Ok(value) => {
-                answer.content = value.to_string();
-                Ok(answer)
-            }
-            Err(problem) => {
-                // One more try, telling the model what was wrong.
-                let mut retry = messages.clone();
-                retry.push(Message {
-                    role: Role::Assistant,
-                    content: answer.content.clone(),
-                });
-                retry.push(Message {
-                    role: Role::User,
-                    content: format!(
-                        "Your answer was not valid: {problem}. Reply with only the JSON value{}.",
-                        if schema.is_some() {
-                            " matching the schema"
-                        } else {
-                            ""
-                        }
-                    ),
-                });
-                let mut second = self.chat_streaming(&retry, &options, None).await?;
-                second.prompt_tokens += answer.prompt_tokens;
-                second.completion_tokens += answer.completion_tokens;
-                second.latency_ms =
-                    u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
-                match checked(&second.content) {
-                    Ok(value) => {
-                        second.content = value.to_string();
-                        Ok(second)
-                    }
-                    Err(problem) => Err(CapabilityError::InvalidOutput(format!(
-                        "the model's answer is not the JSON asked for, even after a corrective retry: {problem}"
-                    ))),
-                }
-            }
-        }
+        super::json_mode::chat_checked(self, messages, options).await
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError> {
@@ -591,21 +528,4 @@ pub fn ollama_answers(url: &str, timeout: Duration) -> bool {
     }
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::extract_json;
-    use serde_json::json;
-
-    #[test]
-    fn json_is_found_inside_prose_and_fences() {
-        assert_eq!(extract_json("{\"a\":1}"), Some(json!({"a": 1})));
-        assert_eq!(
-            extract_json("Sure! ```json\n{\"verdict\": \"benign\"}\n``` Hope that helps."),
-            Some(json!({"verdict": "benign"}))
-        );
-        assert_eq!(extract_json("[1, 2] trailing"), Some(json!([1, 2])));
-        assert_eq!(extract_json("no json here"), None);
-    }
 }

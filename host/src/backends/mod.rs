@@ -1,6 +1,8 @@
 //! Backends behind the capabilities: the services a skill reaches through
 //! the host. Which one serves a capability is chosen by config.
 
+pub mod json_mode;
+pub mod llm_embedded;
 pub mod llm_http;
 pub mod rag_sqlite;
 pub mod sqlite_memory;
@@ -32,63 +34,126 @@ fn wire(config: &LlmConfig, provider: LlmProvider) -> Option<Wire> {
                 .as_deref()
                 .and_then(|var| std::env::var(var).ok()),
         }),
-        LlmProvider::Auto | LlmProvider::None => None,
+        LlmProvider::Auto | LlmProvider::Embedded | LlmProvider::None => None,
     }
 }
 
-/// Resolves `llm.provider` (`auto`: Ollama if it answers, else none).
+/// Resolves `llm.provider`. `auto`: Ollama if it answers, else the
+/// embedded model if its files are present, else none, with the reason.
 pub fn choose_llm(config: &LlmConfig) -> (LlmProvider, String) {
     match config.provider {
         LlmProvider::Auto => {
             let timeout = std::time::Duration::from_millis(config.connect_timeout_ms.min(500));
             if llm_http::ollama_answers(&config.ollama.url, timeout) {
-                (
+                return (
                     LlmProvider::Ollama,
                     format!("auto: Ollama answered at {}", config.ollama.url),
+                );
+            }
+            let files = llm_embedded::locate(config);
+            if files.chat.is_some() {
+                (
+                    LlmProvider::Embedded,
+                    format!(
+                        "auto: Ollama did not answer at {}; the embedded model is installed",
+                        config.ollama.url
+                    ),
                 )
             } else {
                 (
                     LlmProvider::None,
                     format!(
-                        "auto: Ollama did not answer at {} and no embedded model is installed; set `llm.provider`",
-                        config.ollama.url
+                        "auto: Ollama did not answer at {} and no embedded model is installed ({}); run `sc-host models pull` or set `llm.provider`",
+                        config.ollama.url,
+                        files.missing.join("; ")
                     ),
                 )
             }
         }
         LlmProvider::None => (
             LlmProvider::None,
-            "`llm.provider: none` in config.yaml; set it to ollama or openai".to_owned(),
+            "`llm.provider: none` in config.yaml; set it to ollama, openai or embedded".to_owned(),
         ),
         other => (other, "set by `llm.provider`".to_owned()),
     }
 }
 
-fn open_llm(config: &LlmConfig) -> anyhow::Result<(Arc<dyn LlmBackend>, LlmChoice)> {
+/// The backend serving one provider (chat and embeddings alike).
+fn backend_for(
+    config: &LlmConfig,
+    provider: LlmProvider,
+    reason: &str,
+) -> anyhow::Result<Arc<dyn LlmBackend>> {
+    Ok(match provider {
+        LlmProvider::Embedded => Arc::new(llm_embedded::EmbeddedLlm::new(
+            config,
+            llm_embedded::locate(config),
+        )),
+        LlmProvider::Ollama | LlmProvider::Openai => {
+            let Some(chat) = wire(config, provider) else {
+                anyhow::bail!("no wire for {provider:?}");
+            };
+            let embed = config
+                .embedding
+                .provider
+                .and_then(|p| wire(config, p))
+                .unwrap_or_else(|| chat.clone());
+            Arc::new(HttpLlm::new(config, chat, embed)?)
+        }
+        LlmProvider::Auto | LlmProvider::None => Arc::new(unconfigured::NoModel {
+            reason: reason.to_owned(),
+        }),
+    })
+}
+
+/// Opens the model backend `llm.provider` resolves to, with why.
+pub fn open_llm(config: &LlmConfig) -> anyhow::Result<(Arc<dyn LlmBackend>, LlmChoice)> {
     let (provider, reason) = choose_llm(config);
-    let Some(chat) = wire(config, provider) else {
-        let choice = LlmChoice {
-            provider: "none".to_owned(),
-            model: None,
-            reason: reason.clone(),
-        };
-        return Ok((Arc::new(unconfigured::NoModel { reason }), choice));
+    let chat = backend_for(config, provider, &reason)?;
+    // Embeddings: as configured; else the chat provider's; with no chat
+    // model, the embedded embedding model when it is installed (retrieval
+    // then still runs on vectors).
+    let embed_provider = match config.embedding.provider {
+        Some(p) => Some(p),
+        None if provider == LlmProvider::None
+            && llm_embedded::locate(config).embedding.is_some() =>
+        {
+            Some(LlmProvider::Embedded)
+        }
+        None => None,
     };
-    let embed = config
-        .embedding
-        .provider
-        .and_then(|p| wire(config, p))
-        .unwrap_or_else(|| chat.clone());
+    let backend: Arc<dyn LlmBackend> = match embed_provider {
+        Some(p) if p != provider && !(is_http(p) && is_http(provider)) => {
+            Arc::new(llm_embedded::SplitLlm {
+                chat,
+                embed: backend_for(config, p, &reason)?,
+            })
+        }
+        _ => chat,
+    };
     let choice = LlmChoice {
         provider: match provider {
             LlmProvider::Ollama => "ollama",
-            _ => "openai",
+            LlmProvider::Openai => "openai",
+            LlmProvider::Embedded => "embedded",
+            LlmProvider::Auto | LlmProvider::None => "none",
         }
         .to_owned(),
-        model: Some(config.model.clone()),
+        model: match provider {
+            LlmProvider::Ollama | LlmProvider::Openai => Some(config.model.clone()),
+            LlmProvider::Embedded => Some(config.embedded.chat_model_path.as_ref().map_or_else(
+                || config.embedded.chat_model.clone(),
+                |p| p.display().to_string(),
+            )),
+            LlmProvider::Auto | LlmProvider::None => None,
+        },
         reason,
     };
-    Ok((Arc::new(HttpLlm::new(config, chat, embed)?), choice))
+    Ok((backend, choice))
+}
+
+fn is_http(provider: LlmProvider) -> bool {
+    matches!(provider, LlmProvider::Ollama | LlmProvider::Openai)
 }
 
 /// A state file's path: as configured when absolute, else under `data_dir`.

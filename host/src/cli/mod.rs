@@ -5,6 +5,7 @@ mod db;
 mod dispatch;
 mod ingest;
 pub mod list_skills;
+mod models;
 mod rag;
 mod service;
 mod status;
@@ -73,6 +74,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: db::DbCommand,
+    },
+    /// Embedded models: pull (fetch and verify), list, test.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        command: models::ModelsCommand,
     },
     /// The audit trail.
     Audit {
@@ -153,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::Rag { command } => rag::run(&loaded.config, command),
         Command::Ingest(args) => ingest::run(&loaded.config, args),
         Command::Db { command } => db::run(&loaded.config, command),
+        Command::Models { command } => models::run(&loaded.config, command),
         Command::ValidateConfig => Ok(validate::run(&cli)),
     };
     match result {

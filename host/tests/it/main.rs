@@ -7,6 +7,7 @@ mod db;
 mod hostile;
 mod ingest;
 mod llm;
+mod models;
 mod registry;
 mod reload;
 mod scheduler;

