@@ -20,9 +20,10 @@ fixtures: wasm-target
     cargo build --release --target wasm32-wasip2 --manifest-path tests/fixtures/Cargo.toml --target-dir "{{target_dir}}"
     just _install tests/fixtures tests/fixtures/dist
 
-# Build the host (release).
+# Build the host (release) for this machine's CPU: the embedded models'
+# quantized matmuls use AVX2/FMA when compiled for them (about 3x faster).
 build:
-    cargo build --release -p sc-host
+    RUSTFLAGS="-C target-cpu=native" cargo build --release -p sc-host
 
 # Run every test: skills and fixtures built from source, the search servers
 # started on free ports (osmem-server for OpenSearch, noida-db for
@@ -45,9 +46,9 @@ lint:
 # Benchmarks (release build): list-skills, call overhead, hot reload, API, start time,
 # RSS; embedded-store ingest rate and aggregation latency.
 bench: skills fixtures
-    cargo bench -p sc-host
-    cargo bench -p sc-store
-    cargo bench -p sc-models
+    RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-host
+    RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-store
+    RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-models
 
 # What CI runs.
 ci: lint test
