@@ -33,6 +33,13 @@ build:
 test: skills fixtures
     #!/usr/bin/env bash
     set -euo pipefail
+    # The labeled datasets live in shared/ beside the checkout; a checkout
+    # elsewhere finds them through SC_DATASETS_DIR.
+    if [ -z "${SC_DATASETS_DIR:-}" ]; then
+        for dir in "{{justfile_directory()}}/../shared/datasets" /work/shared/datasets; do
+            if [ -d "$dir" ]; then export SC_DATASETS_DIR="$(cd "$dir" && pwd)"; break; fi
+        done
+    fi
     eval "$(scripts/start-test-servers.sh)"
     trap 'kill $SC_TEST_SERVER_PIDS 2>/dev/null || true' EXIT
     cargo test --workspace --all-targets

@@ -13,7 +13,10 @@ use sc_ingest::{Event, Format, Options, Record};
 
 /// `shared/datasets`, beside the repository checkout.
 pub(crate) fn datasets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets")
+    std::env::var_os("SC_DATASETS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets"),
+        PathBuf::from,
+    )
 }
 
 /// A dataset file, failing with a clear message when the shared folder is missing.
