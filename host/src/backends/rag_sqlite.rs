@@ -113,6 +113,18 @@ impl SqliteRag {
         threshold: f32,
     ) -> rusqlite::Result<Self> {
         let conn = crate::sqlite::open(path, SCHEMA)?;
+        // Version 1: full-text rows share their document's rowid. Stores
+        // written before then are re-indexed once.
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if version < 1 {
+            conn.execute_batch(
+                "BEGIN;
+                 DELETE FROM rag_fts;
+                 INSERT INTO rag_fts (rowid, id, category, text) SELECT rowid, id, category, text FROM rag_docs;
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
             embedder,
@@ -258,6 +270,18 @@ impl RagBackend for SqliteRag {
         for (i, doc) in documents.iter().enumerate() {
             let id = document_id(&doc.category, &doc.entity, doc.window.as_deref());
             let vector = vectors.as_ref().and_then(|v| v.get(i));
+            // The full-text row shares the document's rowid, so replacing a
+            // document deletes its old text by key instead of scanning.
+            let old_rowid: Option<i64> = tx
+                .query_row("SELECT rowid FROM rag_docs WHERE id = ?1", [&id], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(backend_error)?;
+            if let Some(old_rowid) = old_rowid {
+                tx.execute("DELETE FROM rag_fts WHERE rowid = ?1", [old_rowid])
+                    .map_err(backend_error)?;
+            }
             tx.execute(
                 "INSERT OR REPLACE INTO rag_docs
                  (id, category, entity, window, text, source, metadata, skill_id, stored_at, valid_until, dims, embedding)
@@ -281,11 +305,10 @@ impl RagBackend for SqliteRag {
                 ],
             )
             .map_err(backend_error)?;
-            tx.execute("DELETE FROM rag_fts WHERE id = ?1", [&id])
-                .map_err(backend_error)?;
+            let rowid = tx.last_insert_rowid();
             tx.execute(
-                "INSERT INTO rag_fts (id, category, text) VALUES (?1, ?2, ?3)",
-                params![id, doc.category, doc.text],
+                "INSERT INTO rag_fts (rowid, id, category, text) VALUES (?1, ?2, ?3, ?4)",
+                params![rowid, id, doc.category, doc.text],
             )
             .map_err(backend_error)?;
             ids.push(id);
