@@ -17,11 +17,11 @@ use sc_host::capabilities::memory::MemoryBackend;
 use sc_host::capabilities::rag::{Document, RagBackend};
 use sc_host::config::MemoryConfig;
 
-/// The `p` quantile of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
+#[allow(
+    dead_code,
+    reason = "this benchmark needs only `percentile` of the shared helpers"
+)]
+mod common;
 
 /// Unit vectors derived from the text's bytes.
 struct HashingEmbedder;
@@ -104,8 +104,8 @@ fn main() {
             samples.sort();
             println!(
                 "rag retrieve k=5 over {size} vectors (384-d, exact cosine): p50 {:.1} ms, p95 {:.1} ms",
-                percentile(&samples, 0.5).as_secs_f64() * 1e3,
-                percentile(&samples, 0.95).as_secs_f64() * 1e3
+                common::percentile(&samples, 0.5).as_secs_f64() * 1e3,
+                common::percentile(&samples, 0.95).as_secs_f64() * 1e3
             );
         });
     }
@@ -146,8 +146,8 @@ fn main() {
         samples.sort();
         println!(
             "{what}: p50 {:.0} µs, p99 {:.0} µs ({rounds} writes, WAL, one transaction each)",
-            percentile(&samples, 0.5).as_secs_f64() * 1e6,
-            percentile(&samples, 0.99).as_secs_f64() * 1e6
+            common::percentile(&samples, 0.5).as_secs_f64() * 1e6,
+            common::percentile(&samples, 0.99).as_secs_f64() * 1e6
         );
     }
 }

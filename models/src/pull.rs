@@ -201,6 +201,22 @@ pub enum PullError {
     },
 }
 
+/// Turns an I/O error on `path` into a [`PullError::Io`] for `model`.
+fn io_error(
+    model: &str,
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(io::Error) -> PullError + use<> {
+    let model = model.to_string();
+    let path = path.to_path_buf();
+    move |source| PullError::Io {
+        model,
+        action,
+        path,
+        source,
+    }
+}
+
 /// The folder a model's files live in: `models_dir/<id>/`.
 pub fn model_dir(models_dir: &Path, entry: &CatalogEntry) -> PathBuf {
     models_dir.join(entry.id)
@@ -237,16 +253,7 @@ impl Puller {
         progress: &dyn Fn(Progress),
     ) -> Result<PathBuf, PullError> {
         let dir = model_dir(&self.models_dir, entry);
-        let io_err = |action, path: &Path| {
-            let model = entry.id.to_string();
-            let path = path.to_path_buf();
-            move |source| PullError::Io {
-                model,
-                action,
-                path,
-                source,
-            }
-        };
+        let io_err = |action, path: &Path| io_error(entry.id, action, path);
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         // Two pulls of one model (the CLI and the web UI, say) would write
         // the same `.partial` files; the second waits, then finds the
@@ -624,14 +631,7 @@ impl Job<'_> {
     }
 
     fn io(&self, action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> PullError {
-        let model = self.model.to_string();
-        let path = path.to_path_buf();
-        move |source| PullError::Io {
-            model,
-            action,
-            path,
-            source,
-        }
+        io_error(self.model, action, path)
     }
 }
 

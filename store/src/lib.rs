@@ -392,26 +392,28 @@ impl Store {
             ));
         }
         let searcher = self.reader.searcher();
-        let total = searcher.search(query, &Count)?;
-        let mut page: Vec<(tantivy::DocAddress, Option<f32>, Option<Vec<Value>>)> = Vec::new();
-        if size > 0 {
-            if by_score {
-                let top = searcher.search(
-                    query,
-                    &TopDocs::with_limit(size).and_offset(from).order_by_score(),
-                )?;
-                page = top
-                    .into_iter()
-                    .map(|(score, addr)| (addr, Some(score), None))
-                    .collect();
-            } else {
-                let sorted = sort::sorted_page(&searcher, query, &keys, after, from, size)?;
-                page = sorted
+        type Page = Vec<(tantivy::DocAddress, Option<f32>, Option<Vec<Value>>)>;
+        let (total, page): (usize, Page) = if size > 0 && by_score {
+            // One pass counts and ranks.
+            let top_docs = TopDocs::with_limit(size).and_offset(from).order_by_score();
+            let (total, top) = searcher.search(query, &(Count, top_docs))?;
+            let page = top
+                .into_iter()
+                .map(|(score, addr)| (addr, Some(score), None))
+                .collect();
+            (total, page)
+        } else {
+            let total = searcher.search(query, &Count)?;
+            let page = if size > 0 {
+                sort::sorted_page(&searcher, query, &keys, after, from, size)?
                     .into_iter()
                     .map(|(addr, values)| (addr, None, Some(values)))
-                    .collect();
-            }
-        }
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (total, page)
+        };
         let mut hits = Vec::with_capacity(page.len());
         let mut max_score: Option<f32> = None;
         for (address, score, sort_values) in page {
@@ -489,9 +491,9 @@ impl Store {
             body.insert("query".into(), json!({"bool": {"filter": clauses}}));
             body.entry("size").or_insert(json!(3));
             body.insert("track_total_hits".into(), json!(true));
-            let inner_cx = self.context(names)?;
-            let inner = self.scoped(names, inner_cx.translate(&body["query"])?);
-            let mut hits = self.hits(&inner, &body, &inner_cx)?;
+            // The indices and `now` are the enclosing search's: reuse its context.
+            let inner = self.scoped(names, cx.translate(&body["query"])?);
+            let mut hits = self.hits(&inner, &body, cx)?;
             Ok(json!({"hits": hits.remove("hits").unwrap_or(Value::Null)}))
         };
         aggs::reshape(&nodes, &mut results, &[], &mut top_hits)?;

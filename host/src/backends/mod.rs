@@ -41,6 +41,14 @@ fn wire(config: &LlmConfig, provider: LlmProvider) -> Option<Wire> {
 /// Resolves `llm.provider`. `auto`: Ollama if it answers, else the
 /// embedded model if its files are present, else none, with the reason.
 pub fn choose_llm(config: &LlmConfig) -> (LlmProvider, String) {
+    choose_llm_with(config, &llm_embedded::locate(config))
+}
+
+/// [`choose_llm`] with the embedded models' files already located.
+fn choose_llm_with(
+    config: &LlmConfig,
+    files: &llm_embedded::EmbeddedFiles,
+) -> (LlmProvider, String) {
     match config.provider {
         LlmProvider::Auto => {
             let timeout = std::time::Duration::from_millis(config.connect_timeout_ms.min(500));
@@ -50,7 +58,6 @@ pub fn choose_llm(config: &LlmConfig) -> (LlmProvider, String) {
                     format!("auto: Ollama answered at {}", config.ollama.url),
                 );
             }
-            let files = llm_embedded::locate(config);
             if files.chat.is_some() {
                 (
                     LlmProvider::Embedded,
@@ -81,14 +88,12 @@ pub fn choose_llm(config: &LlmConfig) -> (LlmProvider, String) {
 /// The backend serving one provider (chat and embeddings alike).
 fn backend_for(
     config: &LlmConfig,
+    files: &llm_embedded::EmbeddedFiles,
     provider: LlmProvider,
     reason: &str,
 ) -> anyhow::Result<Arc<dyn LlmBackend>> {
     Ok(match provider {
-        LlmProvider::Embedded => Arc::new(llm_embedded::EmbeddedLlm::new(
-            config,
-            llm_embedded::locate(config),
-        )),
+        LlmProvider::Embedded => Arc::new(llm_embedded::EmbeddedLlm::new(config, files.clone())),
         LlmProvider::Ollama | LlmProvider::Openai => {
             let Some(chat) = wire(config, provider) else {
                 anyhow::bail!("no wire for {provider:?}");
@@ -108,16 +113,16 @@ fn backend_for(
 
 /// Opens the model backend `llm.provider` resolves to, with why.
 pub fn open_llm(config: &LlmConfig) -> anyhow::Result<(Arc<dyn LlmBackend>, LlmChoice)> {
-    let (provider, reason) = choose_llm(config);
-    let chat = backend_for(config, provider, &reason)?;
+    // Located once: choosing, building and the embedding fallback all read it.
+    let files = llm_embedded::locate(config);
+    let (provider, reason) = choose_llm_with(config, &files);
+    let chat = backend_for(config, &files, provider, &reason)?;
     // Embeddings: as configured; else the chat provider's; with no chat
     // model, the embedded embedding model when it is installed (retrieval
     // then still runs on vectors).
     let embed_provider = match config.embedding.provider {
         Some(p) => Some(p),
-        None if provider == LlmProvider::None
-            && llm_embedded::locate(config).embedding.is_some() =>
-        {
+        None if provider == LlmProvider::None && files.embedding.is_some() => {
             Some(LlmProvider::Embedded)
         }
         None => None,
@@ -126,7 +131,7 @@ pub fn open_llm(config: &LlmConfig) -> anyhow::Result<(Arc<dyn LlmBackend>, LlmC
         Some(p) if p != provider && !(is_http(p) && is_http(provider)) => {
             Arc::new(llm_embedded::SplitLlm {
                 chat,
-                embed: backend_for(config, p, &reason)?,
+                embed: backend_for(config, &files, p, &reason)?,
             })
         }
         _ => chat,
