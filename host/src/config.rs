@@ -351,12 +351,32 @@ impl Default for EmbeddingConfig {
     }
 }
 
+/// Which store holds the retrieval documents.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RagProvider {
+    /// The cluster `db.provider` names, else the embedded store.
+    #[default]
+    Auto,
+    /// SQLite on this machine (`rag.path`), exact cosine search.
+    Embedded,
+    /// A `knn_vector` (HNSW) index on the `db.opensearch` cluster.
+    Opensearch,
+    /// A `dense_vector` index on the `db.elasticsearch` cluster.
+    Elasticsearch,
+}
+
 /// Retrieval.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RagConfig {
+    /// Which store holds the documents.
+    pub provider: RagProvider,
     /// SQLite file of the embedded retrieval store, relative to `data_dir`.
     pub path: PathBuf,
+    /// Index name on a cluster. A new embedding model with another vector
+    /// size gets a new version (`NAME-v2`, …); older versions are kept.
+    pub index: String,
     /// Vector hits below this cosine similarity are dropped.
     pub similarity_threshold: f32,
 }
@@ -364,7 +384,9 @@ pub struct RagConfig {
 impl Default for RagConfig {
     fn default() -> Self {
         Self {
+            provider: RagProvider::Auto,
             path: PathBuf::from("rag.db"),
+            index: "securityclaw-rag".to_owned(),
             similarity_threshold: 0.3,
         }
     }
@@ -748,6 +770,24 @@ fn validate_cluster(
     Ok(())
 }
 
+/// Why `name` cannot name a cluster index, if it cannot.
+fn index_name_problem(name: &str) -> Option<String> {
+    let allowed =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > 200 {
+        Some("an index name needs 1 to 200 characters".to_owned())
+    } else if name.starts_with(['-', '_', '.', '+']) {
+        Some(format!(
+            "`{name}` starts with `{}`; start with a letter or digit",
+            &name[..1]
+        ))
+    } else {
+        name.chars().find(|c| !allowed(*c)).map(|bad| {
+            format!("`{name}` holds `{bad}`; use lowercase letters, digits, `-`, `_` and `.`")
+        })
+    }
+}
+
 fn validate(config: &Config) -> Result<(), (&'static str, String)> {
     if tracing_subscriber::EnvFilter::try_new(&config.log_level).is_err() {
         return Err((
@@ -800,6 +840,9 @@ fn validate(config: &Config) -> Result<(), (&'static str, String)> {
         16,
         64 << 20,
     )?;
+    if let Some(problem) = index_name_problem(&config.rag.index) {
+        return Err(("rag.index", problem));
+    }
     if !(-1.0..=1.0).contains(&config.rag.similarity_threshold) {
         return Err((
             "rag.similarity_threshold",
@@ -1026,6 +1069,22 @@ mod tests {
         let err = load(&sources).expect_err("range").to_string();
         assert!(err.contains("`limits.memory_mb`"), "{err}");
         assert!(err.contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn a_rag_index_name_a_cluster_would_refuse_is_refused_here() {
+        for (name, says) in [
+            ("Baselines", "`B`"),
+            ("rag*", "`*`"),
+            ("_rag", "starts with `_`"),
+        ] {
+            let (_dir, sources) = sources(&format!("rag:\n  index: \"{name}\"\n"), &[]);
+            let err = load(&sources).expect_err("bad index name").to_string();
+            assert!(err.contains("`rag.index`") && err.contains(says), "{err}");
+        }
+        let (_dir, sources) = sources("rag:\n  provider: elasticsearch\n  index: soc-rag.v1\n", &[]);
+        let loaded = load(&sources).expect("load");
+        assert_eq!(loaded.config.rag.provider, RagProvider::Elasticsearch);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod json_mode;
 pub mod llm_embedded;
 pub mod llm_http;
+pub mod rag_cluster;
 pub mod rag_sqlite;
 pub mod sqlite_memory;
 pub mod store_cluster;
@@ -16,8 +17,9 @@ use anyhow::Context as _;
 
 use crate::capabilities::db::DbBackend;
 use crate::capabilities::llm::LlmBackend;
+use crate::capabilities::rag::RagBackend;
 use crate::capabilities::{Backends, LlmChoice};
-use crate::config::{Config, DbProvider, HttpProvider, LlmConfig, LlmProvider};
+use crate::config::{Config, DbProvider, HttpProvider, LlmConfig, LlmProvider, RagProvider};
 use llm_http::{HttpLlm, Wire};
 
 /// The wire for a concrete provider.
@@ -192,6 +194,69 @@ pub fn open_db(config: &Config) -> anyhow::Result<Arc<dyn DbBackend>> {
     })
 }
 
+/// Which store `rag.provider` resolves to: `auto` follows a cluster
+/// `db.provider`, else the embedded store.
+pub fn rag_provider(config: &Config) -> RagProvider {
+    match (config.rag.provider, config.db.provider) {
+        (RagProvider::Auto, DbProvider::Opensearch) => RagProvider::Opensearch,
+        (RagProvider::Auto, DbProvider::Elasticsearch) => RagProvider::Elasticsearch,
+        (RagProvider::Auto, _) => RagProvider::Embedded,
+        (chosen, _) => chosen,
+    }
+}
+
+/// Where retrieval documents live, for status lines.
+pub fn rag_description(config: &Config) -> String {
+    match rag_provider(config) {
+        RagProvider::Opensearch => format!(
+            "opensearch {} index {} (knn_vector)",
+            config.db.opensearch.url(),
+            config.rag.index
+        ),
+        RagProvider::Elasticsearch => format!(
+            "elasticsearch {} index {} (dense_vector)",
+            config.db.elasticsearch.url(),
+            config.rag.index
+        ),
+        RagProvider::Auto | RagProvider::Embedded => format!(
+            "embedded ({}, exact cosine)",
+            in_data_dir(config, &config.rag.path).display()
+        ),
+    }
+}
+
+/// Opens the retrieval store `rag.provider` resolves to; `llm` embeds.
+fn open_rag(config: &Config, llm: &Arc<dyn LlmBackend>) -> anyhow::Result<Arc<dyn RagBackend>> {
+    let threshold = config.rag.similarity_threshold;
+    let cluster = |key: &'static str, cluster: &crate::config::ClusterConfig, flavor| {
+        anyhow::Ok(Arc::new(rag_cluster::ClusterRag::new(
+            store_cluster::ClusterDb::new(key, cluster)?,
+            flavor,
+            &config.rag.index,
+            Some(llm.clone()),
+            threshold,
+        )) as Arc<dyn RagBackend>)
+    };
+    match rag_provider(config) {
+        RagProvider::Opensearch => cluster(
+            "db.opensearch",
+            &config.db.opensearch,
+            rag_cluster::VectorFlavor::OpenSearch,
+        ),
+        RagProvider::Elasticsearch => cluster(
+            "db.elasticsearch",
+            &config.db.elasticsearch,
+            rag_cluster::VectorFlavor::Elasticsearch,
+        ),
+        RagProvider::Auto | RagProvider::Embedded => {
+            let path = in_data_dir(config, &config.rag.path);
+            let rag = rag_sqlite::SqliteRag::open(&path, Some(llm.clone()), threshold)
+                .with_context(|| format!("opening the retrieval store {}", path.display()))?;
+            Ok(Arc::new(rag))
+        }
+    }
+}
+
 /// Opens the backends the config asks for.
 pub fn open(config: &Config) -> anyhow::Result<Backends> {
     let memory_path = in_data_dir(config, &config.memory.path);
@@ -200,20 +265,14 @@ pub fn open(config: &Config) -> anyhow::Result<Backends> {
     let unconfigured = Arc::new(unconfigured::Unconfigured);
     let db = open_db(config)?;
     let (llm, llm_choice) = open_llm(&config.llm)?;
-    let rag_path = in_data_dir(config, &config.rag.path);
-    let rag = rag_sqlite::SqliteRag::open(
-        &rag_path,
-        Some(llm.clone()),
-        config.rag.similarity_threshold,
-    )
-    .with_context(|| format!("opening the retrieval store {}", rag_path.display()))?;
+    let rag = open_rag(config, &llm)?;
     let http = match config.http.provider {
         HttpProvider::None => unconfigured.clone(),
     };
     Ok(Backends {
         db,
         llm,
-        rag: Arc::new(rag),
+        rag,
         memory: Arc::new(memory),
         http,
         llm_choice: Arc::new(llm_choice),

@@ -8,11 +8,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
 
 use crate::capabilities::CapabilityError;
 use crate::capabilities::llm::LlmBackend;
-use crate::capabilities::rag::{Document, RagBackend, Retrieval};
+use crate::capabilities::rag::{
+    Document, RagBackend, Retrieval, check_documents, document_id, embed_or_none, valid_until_utc,
+};
 use crate::runtime::bindings::securityclaw::skill::rag::{Hit, RetrievalPath};
 
 const SCHEMA: &str = "
@@ -33,17 +34,6 @@ CREATE TABLE IF NOT EXISTS rag_docs (
 CREATE INDEX IF NOT EXISTS rag_by_category ON rag_docs (category);
 CREATE VIRTUAL TABLE IF NOT EXISTS rag_fts USING fts5(id UNINDEXED, category UNINDEXED, text);
 ";
-
-/// The stable id of a document: the same (category, entity, window) always
-/// gets the same id, so a refreshed baseline replaces the old one.
-pub fn document_id(category: &str, entity: &str, window: Option<&str>) -> String {
-    let mut hasher = Sha256::new();
-    for part in [category, entity, window.unwrap_or("")] {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hex::encode(&hasher.finalize()[..16])
-}
 
 fn to_blob(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -140,14 +130,7 @@ impl SqliteRag {
 
     /// Embeds texts, or `None` when no embedding model is available.
     async fn embed(&self, texts: Vec<String>) -> Result<Option<Vec<Vec<f32>>>, CapabilityError> {
-        let Some(embedder) = &self.embedder else {
-            return Ok(None);
-        };
-        match embedder.embed(texts).await {
-            Ok(vectors) => Ok(Some(vectors)),
-            Err(CapabilityError::NotConfigured(_)) => Ok(None),
-            Err(err) => Err(err),
-        }
+        embed_or_none(self.embedder.as_ref(), texts).await
     }
 
     fn vector_search(
@@ -246,20 +229,7 @@ impl RagBackend for SqliteRag {
         skill_id: &str,
         documents: Vec<Document>,
     ) -> Result<Vec<String>, CapabilityError> {
-        for doc in &documents {
-            if doc.text.trim().is_empty() || doc.entity.trim().is_empty() {
-                return Err(CapabilityError::InvalidInput(
-                    "a document needs an entity and some text".to_owned(),
-                ));
-            }
-            if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&doc.metadata)
-                .is_err()
-            {
-                return Err(CapabilityError::InvalidInput(
-                    "metadata must be a JSON object".to_owned(),
-                ));
-            }
-        }
+        check_documents(&documents)?;
         let vectors = self
             .embed(documents.iter().map(|d| d.text.clone()).collect())
             .await?;
@@ -297,9 +267,7 @@ impl RagBackend for SqliteRag {
                     skill_id,
                     stored_at,
                     // Stored in one form (UTC, seconds) so text comparison orders it.
-                    doc.valid_until.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t
-                        .with_timezone(&chrono::Utc)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    valid_until_utc(doc.valid_until.as_deref()),
                     vector.map(|v| v.len() as i64),
                     vector.map(|v| to_blob(v)),
                 ],

@@ -92,7 +92,7 @@ impl ClusterDb {
 
     /// Sends one request with retries on 429, 5xx and connection errors;
     /// answers the status and the JSON body.
-    async fn request(
+    pub(crate) async fn request(
         &self,
         method: Method,
         path: &str,
@@ -179,7 +179,7 @@ impl ClusterDb {
     }
 
     /// Turns a non-2xx answer into an error naming the cluster's reason.
-    fn check(&self, status: StatusCode, body: Value) -> Result<Value, CapabilityError> {
+    pub(crate) fn check(&self, status: StatusCode, body: Value) -> Result<Value, CapabilityError> {
         if status.is_success() {
             return Ok(body);
         }
@@ -240,13 +240,16 @@ impl ClusterDb {
     }
 }
 
-enum Body {
+/// A request body: one JSON value, or NDJSON lines (`_bulk`).
+pub(crate) enum Body {
+    /// `application/json`.
     Json(Value),
+    /// `application/x-ndjson`, one value per line.
     Lines(Vec<Value>),
 }
 
 /// Keeps a path segment from carrying a query string or another path.
-fn segment(pattern: &str) -> Result<&str, CapabilityError> {
+pub(crate) fn segment(pattern: &str) -> Result<&str, CapabilityError> {
     if pattern.is_empty() || pattern.contains(['/', '?', '#', ' ']) {
         return Err(CapabilityError::InvalidInput(format!(
             "`{pattern}` is not an index name or pattern"

@@ -24,6 +24,7 @@ pub struct Args {
 struct Backends {
     db: String,
     llm: crate::capabilities::LlmChoice,
+    rag: String,
     memory: String,
 }
 
@@ -53,6 +54,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 }
             },
             llm: (*opened.llm_choice).clone(),
+            rag: backends::rag_description(config),
             memory: format!("sqlite {}", config.memory.path.display()),
         },
     };
@@ -83,6 +85,7 @@ fn render(status: &Status) -> String {
             .unwrap_or_default(),
         llm.reason
     ));
+    out.push_str(&format!("rag:      {}\n", status.backends.rag));
     out.push_str(&format!(
         "memory:   {} ({} keys)\n",
         status.backends.memory, memory.keys

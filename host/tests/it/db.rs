@@ -19,6 +19,8 @@ use sc_host::capabilities::CapabilityError;
 use sc_host::capabilities::db::DbBackend;
 use sc_host::config::{ClusterConfig, Config, DbProvider};
 
+use crate::support::{cluster_config, cluster_url};
+
 use super::support::repo_root;
 
 /// One backend under test.
@@ -72,31 +74,9 @@ impl Backend {
     }
 }
 
-fn cluster_config(url: &str) -> ClusterConfig {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "9200"));
-    ClusterConfig {
-        host: host.to_owned(),
-        port: port.parse().expect("port in the test cluster URL"),
-        tls: scheme == "https",
-        ..ClusterConfig::default()
-    }
-}
-
 fn scratch() -> &'static tempfile::TempDir {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
-}
-
-fn cluster_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("SC_TEST_SKIP_CLUSTERS").is_ok_and(|v| v == "1") => None,
-        _ => panic!(
-            "{var} is not set: run the tests with `just test`, which starts osmem-server and noida-db, or point it at a cluster (SC_TEST_SKIP_CLUSTERS=1 skips the cluster backends)"
-        ),
-    }
 }
 
 /// Every backend available to this run; each test gets its own data dir.

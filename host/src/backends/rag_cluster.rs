@@ -1,0 +1,469 @@
+//! The `rag` capability on a cluster: documents in one index with a vector
+//! field searched by the cluster's own approximate k-NN (HNSW, cosine) —
+//! OpenSearch `knn_vector` with the Lucene engine, or Elasticsearch
+//! `dense_vector` — and by BM25 on the text when no model embeds.
+//!
+//! A vector field has one size for the life of an index. When the embedding
+//! model changes size, documents go to a new version of the index
+//! (`NAME-v2`, `NAME-v3`, …) and the old version is kept, never deleted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use opensearch::http::Method;
+use serde_json::{Value, json};
+
+use super::store_cluster::{Body, ClusterDb};
+use crate::capabilities::CapabilityError;
+use crate::capabilities::llm::LlmBackend;
+use crate::capabilities::rag::{
+    Document, RagBackend, Retrieval, check_documents, document_id, embed_or_none, valid_until_utc,
+};
+use crate::runtime::bindings::securityclaw::skill::rag::{Hit, RetrievalPath};
+
+/// Which cluster's vector API to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorFlavor {
+    /// OpenSearch k-NN plugin: `knn_vector`, `query.knn`.
+    OpenSearch,
+    /// Elasticsearch 8: `dense_vector`, top-level `knn`.
+    Elasticsearch,
+}
+
+/// The field holding a document's vector.
+const VECTOR_FIELD: &str = "embedding";
+
+/// One version of the retrieval index on the cluster.
+#[derive(Debug)]
+struct IndexVersion {
+    name: String,
+    version: u32,
+    dims: Option<usize>,
+}
+
+/// Retrieval on an OpenSearch or Elasticsearch cluster.
+pub struct ClusterRag {
+    cluster: ClusterDb,
+    flavor: VectorFlavor,
+    base: String,
+    embedder: Option<Arc<dyn LlmBackend>>,
+    threshold: f32,
+    /// The index serving each vector size (`None`: documents without
+    /// vectors), once looked up.
+    resolved: tokio::sync::Mutex<HashMap<Option<usize>, String>>,
+}
+
+impl ClusterRag {
+    /// Retrieval in index `base` (and its versions) on `cluster`; `embedder`
+    /// embeds documents and queries (none: lexical only); vector hits below
+    /// `threshold` cosine are dropped.
+    pub fn new(
+        cluster: ClusterDb,
+        flavor: VectorFlavor,
+        base: &str,
+        embedder: Option<Arc<dyn LlmBackend>>,
+        threshold: f32,
+    ) -> Self {
+        Self {
+            cluster,
+            flavor,
+            base: base.to_owned(),
+            embedder,
+            threshold,
+            resolved: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The version number of index `name`: 1 for the base name, N for
+    /// `base-vN`; none for unrelated indices the pattern also matched.
+    fn version_of(&self, name: &str) -> Option<u32> {
+        let rest = name.strip_prefix(self.base.as_str())?;
+        if rest.is_empty() {
+            return Some(1);
+        }
+        rest.strip_prefix("-v")?.parse().ok().filter(|n| *n >= 2)
+    }
+
+    /// The versions of the index on the cluster, oldest first, with the
+    /// vector size each holds.
+    async fn versions(&self) -> Result<Vec<IndexVersion>, CapabilityError> {
+        let (status, body) = self
+            .cluster
+            .request(Method::Get, &format!("/{}*/_mapping", self.base), None)
+            .await?;
+        let body = self.cluster.check(status, body)?;
+        let mut versions: Vec<IndexVersion> = body
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, mapping)| {
+                let field = &mapping["mappings"]["properties"][VECTOR_FIELD];
+                Some(IndexVersion {
+                    name: name.clone(),
+                    version: self.version_of(name)?,
+                    dims: field["dimension"]
+                        .as_u64()
+                        .or_else(|| field["dims"].as_u64())
+                        .and_then(|d| usize::try_from(d).ok()),
+                })
+            })
+            .collect();
+        versions.sort_by_key(|v| v.version);
+        Ok(versions)
+    }
+
+    fn vector_mapping(&self, dims: usize) -> Value {
+        match self.flavor {
+            VectorFlavor::OpenSearch => json!({
+                "type": "knn_vector", "dimension": dims,
+                "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene",
+                           "parameters": {"m": 16, "ef_construction": 128}}
+            }),
+            VectorFlavor::Elasticsearch => json!({
+                "type": "dense_vector", "dims": dims, "index": true, "similarity": "cosine"
+            }),
+        }
+    }
+
+    async fn create(&self, name: &str, dims: Option<usize>) -> Result<(), CapabilityError> {
+        let mut properties = json!({
+            "category": {"type": "keyword"},
+            "entity": {"type": "keyword"},
+            "window": {"type": "keyword"},
+            "text": {"type": "text"},
+            "source": {"type": "keyword"},
+            "metadata": {"type": "text", "index": false},
+            "skill_id": {"type": "keyword"},
+            "stored_at": {"type": "date"},
+            "valid_until": {"type": "date"}
+        });
+        if let Some(dims) = dims {
+            properties[VECTOR_FIELD] = self.vector_mapping(dims);
+        }
+        let mut body = json!({"mappings": {"dynamic": false, "properties": properties}});
+        if self.flavor == VectorFlavor::OpenSearch {
+            // Set at creation so a vector field can be added later.
+            body["settings"] = json!({"index": {"knn": true}});
+        }
+        let (status, answer) = self
+            .cluster
+            .request(Method::Put, &format!("/{name}"), Some(Body::Json(body)))
+            .await?;
+        // Another writer may have created it meanwhile.
+        if !(status.is_success() || answer["error"]["type"] == "resource_already_exists_exception")
+        {
+            self.cluster.check(status, answer)?;
+        }
+        Ok(())
+    }
+
+    /// The index for documents with vectors of `dims` (none: without
+    /// vectors). With `create`, one is made when none fits; without, none
+    /// is answered (nothing stored yet, nothing to find).
+    async fn resolve(
+        &self,
+        dims: Option<usize>,
+        create: bool,
+    ) -> Result<Option<String>, CapabilityError> {
+        let mut resolved = self.resolved.lock().await;
+        if let Some(name) = resolved.get(&dims) {
+            return Ok(Some(name.clone()));
+        }
+        let versions = self.versions().await?;
+        let newest = versions.last();
+        let name = match dims {
+            None => match newest {
+                Some(v) => v.name.clone(),
+                None if create => {
+                    self.create(&self.base, None).await?;
+                    self.base.clone()
+                }
+                None => return Ok(None),
+            },
+            Some(dims) => {
+                if let Some(v) = versions.iter().rev().find(|v| v.dims == Some(dims)) {
+                    v.name.clone()
+                } else if !create {
+                    return Ok(None);
+                } else if let Some(v) = newest.filter(|v| v.dims.is_none()) {
+                    // Text-only so far: it gains the vector field.
+                    let body = json!({"properties": {VECTOR_FIELD: self.vector_mapping(dims)}});
+                    let (status, answer) = self
+                        .cluster
+                        .request(
+                            Method::Put,
+                            &format!("/{}/_mapping", v.name),
+                            Some(Body::Json(body)),
+                        )
+                        .await?;
+                    self.cluster.check(status, answer)?;
+                    v.name.clone()
+                } else {
+                    let next = newest.map_or(1, |v| v.version + 1);
+                    let name = if next == 1 {
+                        self.base.clone()
+                    } else {
+                        format!("{}-v{next}", self.base)
+                    };
+                    if let Some(old) = newest {
+                        tracing::warn!(
+                            old = %old.name, old_dims = ?old.dims, new = %name, dims,
+                            "the embedding model's vector size changed: new documents go to a new index version; the old index is kept"
+                        );
+                    }
+                    self.create(&name, Some(dims)).await?;
+                    // Lexical search follows the newest version.
+                    resolved.remove(&None);
+                    name
+                }
+            }
+        };
+        resolved.insert(dims, name.clone());
+        Ok(Some(name))
+    }
+
+    async fn search(&self, index: &str, body: Value) -> Result<Vec<Value>, CapabilityError> {
+        let (status, answer) = self
+            .cluster
+            .request(
+                Method::Post,
+                &format!("/{index}/_search"),
+                Some(Body::Json(body)),
+            )
+            .await?;
+        let mut answer = self.cluster.check(status, answer)?;
+        Ok(match answer["hits"]["hits"].take() {
+            Value::Array(hits) => hits,
+            _ => Vec::new(),
+        })
+    }
+
+    /// The request for the `k` nearest vectors among `filter`.
+    fn knn_request(&self, vector: &[f32], k: u32, filter: &Value) -> Value {
+        match self.flavor {
+            VectorFlavor::OpenSearch => json!({
+                "size": k,
+                "_source": {"excludes": [VECTOR_FIELD]},
+                "query": {"knn": {VECTOR_FIELD: {"vector": vector, "k": k, "filter": filter}}}
+            }),
+            VectorFlavor::Elasticsearch => json!({
+                "size": k,
+                "_source": {"excludes": [VECTOR_FIELD]},
+                "knn": {"field": VECTOR_FIELD, "query_vector": vector, "k": k,
+                        "num_candidates": (k * 10).max(100), "filter": filter}
+            }),
+        }
+    }
+}
+
+/// Documents of `categories` that have not expired.
+fn retrievable(categories: &[String]) -> Value {
+    json!({"bool": {"filter": [
+        {"terms": {"category": categories}},
+        {"bool": {"minimum_should_match": 1, "should": [
+            {"bool": {"must_not": {"exists": {"field": "valid_until"}}}},
+            {"range": {"valid_until": {"gt": "now"}}}
+        ]}}
+    ]}})
+}
+
+fn read_hit(hit: &Value, score: f32) -> Hit {
+    let source = &hit["_source"];
+    let text = |key: &str| source[key].as_str().unwrap_or_default().to_owned();
+    Hit {
+        id: hit["_id"].as_str().unwrap_or_default().to_owned(),
+        category: text("category"),
+        entity: text("entity"),
+        text: text("text"),
+        source: text("source"),
+        metadata: source["metadata"].as_str().unwrap_or("{}").to_owned(),
+        score,
+    }
+}
+
+#[async_trait::async_trait]
+impl RagBackend for ClusterRag {
+    async fn store(
+        &self,
+        skill_id: &str,
+        documents: Vec<Document>,
+    ) -> Result<Vec<String>, CapabilityError> {
+        check_documents(&documents)?;
+        if documents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vectors = embed_or_none(
+            self.embedder.as_ref(),
+            documents.iter().map(|d| d.text.clone()).collect(),
+        )
+        .await?;
+        let dims = vectors.as_ref().and_then(|v| v.first()).map(Vec::len);
+        if let (Some(vectors), Some(dims)) = (&vectors, dims)
+            && (vectors.len() != documents.len() || vectors.iter().any(|v| v.len() != dims))
+        {
+            return Err(CapabilityError::Backend(
+                "the embedding model answered vectors of mixed sizes or the wrong count".to_owned(),
+            ));
+        }
+        let Some(index) = self.resolve(dims, true).await? else {
+            return Err(CapabilityError::Backend(
+                "no retrieval index could be created".to_owned(),
+            ));
+        };
+        let stored_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut ids = Vec::with_capacity(documents.len());
+        let mut lines = Vec::with_capacity(documents.len() * 2);
+        for (i, doc) in documents.into_iter().enumerate() {
+            let id = document_id(&doc.category, &doc.entity, doc.window.as_deref());
+            let mut source = json!({
+                "category": doc.category, "entity": doc.entity, "window": doc.window,
+                "text": doc.text, "source": doc.source, "metadata": doc.metadata,
+                "skill_id": skill_id, "stored_at": stored_at,
+                "valid_until": valid_until_utc(doc.valid_until.as_deref()),
+            });
+            if let Some(vector) = vectors.as_ref().and_then(|v| v.get(i)) {
+                source[VECTOR_FIELD] = json!(vector);
+            }
+            lines.push(json!({"index": {"_index": index, "_id": id}}));
+            lines.push(source);
+            ids.push(id);
+        }
+        let (status, answer) = self
+            .cluster
+            .request(
+                Method::Post,
+                "/_bulk?refresh=wait_for",
+                Some(Body::Lines(lines)),
+            )
+            .await?;
+        let answer = self.cluster.check(status, answer)?;
+        let refused: Vec<&Value> = answer["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item["index"]["error"].as_object().map(|_| item))
+            .collect();
+        if let Some(first) = refused.first() {
+            return Err(CapabilityError::Backend(format!(
+                "the cluster refused {} of {} documents in `{index}`: {}",
+                refused.len(),
+                ids.len(),
+                first["index"]["error"]["reason"]
+                    .as_str()
+                    .unwrap_or("no reason given")
+            )));
+        }
+        Ok(ids)
+    }
+
+    async fn categories(&self) -> Result<Vec<String>, CapabilityError> {
+        let body = json!({"size": 0, "aggs": {"categories": {"terms": {"field": "category", "size": 1000, "order": {"_key": "asc"}}}}});
+        let (status, answer) = self
+            .cluster
+            .request(
+                Method::Post,
+                &format!("/{}*/_search", self.base),
+                Some(Body::Json(body)),
+            )
+            .await?;
+        let answer = self.cluster.check(status, answer)?;
+        Ok(answer["aggregations"]["categories"]["buckets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["key"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    async fn retrieve(
+        &self,
+        query: &str,
+        k: u32,
+        categories: &[String],
+    ) -> Result<Retrieval, CapabilityError> {
+        let filter = retrievable(categories);
+        if let Some(mut vectors) =
+            embed_or_none(self.embedder.as_ref(), vec![query.to_owned()]).await?
+            && !vectors.is_empty()
+        {
+            let vector = vectors.swap_remove(0);
+            let Some(index) = self.resolve(Some(vector.len()), false).await? else {
+                return Ok(Retrieval {
+                    path: RetrievalPath::Vector,
+                    hits: Vec::new(),
+                });
+            };
+            let hits = self
+                .search(&index, self.knn_request(&vector, k, &filter))
+                .await?
+                .iter()
+                .map(|hit| {
+                    // Both clusters score cosine as (1 + cos) / 2.
+                    let score = hit["_score"].as_f64().unwrap_or(0.0) as f32;
+                    read_hit(hit, 2.0 * score - 1.0)
+                })
+                .filter(|hit| hit.score >= self.threshold)
+                .take(k as usize)
+                .collect();
+            return Ok(Retrieval {
+                path: RetrievalPath::Vector,
+                hits,
+            });
+        }
+        let Some(index) = self.resolve(None, false).await? else {
+            return Ok(Retrieval {
+                path: RetrievalPath::Lexical,
+                hits: Vec::new(),
+            });
+        };
+        let body = json!({
+            "size": k,
+            "_source": {"excludes": [VECTOR_FIELD]},
+            "query": {"bool": {"must": [{"match": {"text": query}}], "filter": [filter]}}
+        });
+        let hits = self
+            .search(&index, body)
+            .await?
+            .iter()
+            .map(|hit| read_hit(hit, hit["_score"].as_f64().unwrap_or(0.0) as f32))
+            .collect();
+        Ok(Retrieval {
+            path: RetrievalPath::Lexical,
+            hits,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClusterConfig;
+
+    fn rag(flavor: VectorFlavor) -> ClusterRag {
+        let cluster = ClusterDb::new("db.opensearch", &ClusterConfig::default()).expect("client");
+        ClusterRag::new(cluster, flavor, "securityclaw-rag", None, 0.3)
+    }
+
+    #[test]
+    fn versions_are_told_apart_from_other_indices_with_the_same_prefix() {
+        let rag = rag(VectorFlavor::OpenSearch);
+        assert_eq!(rag.version_of("securityclaw-rag"), Some(1));
+        assert_eq!(rag.version_of("securityclaw-rag-v2"), Some(2));
+        assert_eq!(rag.version_of("securityclaw-rag-v12"), Some(12));
+        assert_eq!(rag.version_of("securityclaw-rag-v1"), None);
+        assert_eq!(rag.version_of("securityclaw-rag-old"), None);
+        assert_eq!(rag.version_of("securityclaw-ragged"), None);
+    }
+
+    #[test]
+    fn each_cluster_gets_its_own_knn_request() {
+        let filter = retrievable(&["baseline".to_owned()]);
+        let os = rag(VectorFlavor::OpenSearch).knn_request(&[0.5, 0.5], 3, &filter);
+        assert_eq!(os["query"]["knn"]["embedding"]["k"], 3);
+        assert_eq!(os["query"]["knn"]["embedding"]["filter"], filter);
+        let es = rag(VectorFlavor::Elasticsearch).knn_request(&[0.5, 0.5], 3, &filter);
+        assert_eq!(es["knn"]["field"], "embedding");
+        assert_eq!(es["knn"]["num_candidates"], 100);
+        assert!(es.get("query").is_none());
+    }
+}
