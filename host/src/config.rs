@@ -1082,7 +1082,10 @@ mod tests {
             let err = load(&sources).expect_err("bad index name").to_string();
             assert!(err.contains("`rag.index`") && err.contains(says), "{err}");
         }
-        let (_dir, sources) = sources("rag:\n  provider: elasticsearch\n  index: soc-rag.v1\n", &[]);
+        let (_dir, sources) = sources(
+            "rag:\n  provider: elasticsearch\n  index: soc-rag.v1\n",
+            &[],
+        );
         let loaded = load(&sources).expect("load");
         assert_eq!(loaded.config.rag.provider, RagProvider::Elasticsearch);
     }

@@ -65,6 +65,7 @@ fn main() {
             max_tokens: if full { 128 } else { 16 },
             temperature: None,
             seed: 1,
+            answer_prefix: String::new(),
         };
         let out = model
             .generate(&turns, &options, &mut |_| true)

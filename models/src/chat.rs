@@ -57,6 +57,10 @@ pub struct Generation {
     pub temperature: Option<f64>,
     /// Seed of the sampler.
     pub seed: u64,
+    /// Text the answer starts with, written into the prompt so the model
+    /// continues it (`{` holds a small model to a JSON object). It is part
+    /// of the answer returned and the first piece `on_token` hears.
+    pub answer_prefix: String,
 }
 
 /// What a generation produced.
@@ -161,7 +165,7 @@ impl ChatModel {
         options: &Generation,
         on_token: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generated, ModelError> {
-        let prompt = Self::prompt(turns);
+        let prompt = Self::prompt(turns) + &options.answer_prefix;
         let tokens = self
             .tokenizer
             .encode(prompt, false)
@@ -197,8 +201,9 @@ impl ChatModel {
         let started = Instant::now();
         let mut generated: Vec<u32> = Vec::new();
         let mut emitted = 0;
-        let mut truncated = true;
-        while generated.len() < max_tokens {
+        // A listener may stop at the prefix already.
+        let mut truncated = options.answer_prefix.is_empty() || on_token(&options.answer_prefix);
+        while truncated && generated.len() < max_tokens {
             if self.stop.contains(&next) {
                 truncated = false;
                 break;
@@ -224,7 +229,8 @@ impl ChatModel {
                 .map_err(format)?;
             next = sampler.sample(&logits).map_err(format)?;
         }
-        let text = self.tokenizer.decode(&generated, true).map_err(format)?;
+        let text = options.answer_prefix.clone()
+            + &self.tokenizer.decode(&generated, true).map_err(format)?;
         Ok(Generated {
             text,
             prompt_tokens: tokens.len(),

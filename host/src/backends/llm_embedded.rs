@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
+use tokio::sync::mpsc;
+
 use sc_models::catalog::{self, CatalogEntry};
 use sc_models::chat::{ChatModel, Generation, Turn};
 use sc_models::embed::EmbeddingModel;
@@ -133,6 +135,7 @@ impl super::json_mode::ChatOnce for EmbeddedLlm {
         &self,
         messages: &[Message],
         options: &ChatOptions,
+        tokens: Option<&mpsc::Sender<String>>,
     ) -> Result<ChatResponse, CapabilityError> {
         let Some(path) = self.files.chat.clone() else {
             return Err(self.unavailable("chat"));
@@ -149,22 +152,41 @@ impl super::json_mode::ChatOnce for EmbeddedLlm {
                 content: m.content.clone(),
             })
             .collect();
-        if options.json_mode {
-            // Small models follow an explicit instruction better than a format flag.
+        let answer_prefix = if options.json_mode {
+            // Small models follow an explicit instruction better than a
+            // format flag, and starting the answer with its opening brace
+            // holds them to JSON.
             turns.insert(
                 0,
                 Turn {
                     role: "system".to_owned(),
-                    content: "Answer with a single JSON value and nothing else.".to_owned(),
+                    // A small model copies a schema back; a skeleton of the
+                    // answer it should fill in works better.
+                    content: match options
+                        .json_schema
+                        .as_deref()
+                        .and_then(super::json_mode::skeleton)
+                    {
+                        Some(shape) => format!(
+                            "Answer with a single JSON value shaped like {shape} (fill in the values) and nothing else."
+                        ),
+                        None => "Answer with a single JSON value and nothing else.".to_owned(),
+                    },
                 },
             );
-        }
+            super::json_mode::json_opening(options.json_schema.as_deref()).to_owned()
+        } else {
+            String::new()
+        };
         let generation = Generation {
             max_tokens: options.max_tokens.unwrap_or(self.max_tokens) as usize,
             temperature: options.temperature.map(f64::from),
             seed: 42,
+            answer_prefix,
         };
+        let stop_at_json_end = options.json_mode && !generation.answer_prefix.is_empty();
         let chat = self.chat.clone();
+        let tokens = tokens.cloned();
         let started = Instant::now();
         let (generated, name) = tokio::task::spawn_blocking(move || {
             let mut slot = chat.lock().unwrap_or_else(PoisonError::into_inner);
@@ -176,7 +198,15 @@ impl super::json_mode::ChatOnce for EmbeddedLlm {
                     "the chat model did not load".to_owned(),
                 ));
             };
-            let generated = model.generate(&turns, &generation, &mut |_| true)?;
+            // Generation stops when the JSON value closes, and early when
+            // the listener has gone away.
+            let mut json_end = super::json_mode::JsonEnd::default();
+            let generated = model.generate(&turns, &generation, &mut |piece| {
+                let listening = tokens
+                    .as_ref()
+                    .is_none_or(|tx| tx.blocking_send(piece.to_owned()).is_ok());
+                listening && !(stop_at_json_end && json_end.feed(piece))
+            })?;
             Ok((generated, model.name.clone()))
         })
         .await
@@ -199,7 +229,16 @@ impl LlmBackend for EmbeddedLlm {
         messages: Vec<Message>,
         options: ChatOptions,
     ) -> Result<ChatResponse, CapabilityError> {
-        super::json_mode::chat_checked(self, messages, options).await
+        super::json_mode::chat_checked(self, messages, options, None).await
+    }
+
+    async fn chat_stream(
+        &self,
+        messages: Vec<Message>,
+        options: ChatOptions,
+        tokens: mpsc::Sender<String>,
+    ) -> Result<ChatResponse, CapabilityError> {
+        super::json_mode::chat_checked(self, messages, options, Some(&tokens)).await
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError> {
@@ -235,6 +274,15 @@ impl LlmBackend for SplitLlm {
         options: ChatOptions,
     ) -> Result<ChatResponse, CapabilityError> {
         self.chat.chat(messages, options).await
+    }
+
+    async fn chat_stream(
+        &self,
+        messages: Vec<Message>,
+        options: ChatOptions,
+        tokens: mpsc::Sender<String>,
+    ) -> Result<ChatResponse, CapabilityError> {
+        self.chat.chat_stream(messages, options, tokens).await
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError> {

@@ -483,8 +483,10 @@ impl super::json_mode::ChatOnce for HttpLlm {
         &self,
         messages: &[Message],
         options: &ChatOptions,
+        tokens: Option<&mpsc::Sender<String>>,
     ) -> Result<ChatResponse, CapabilityError> {
-        self.chat_streaming(messages, options, None).await
+        self.chat_streaming(messages, options, tokens.cloned())
+            .await
     }
 }
 
@@ -495,7 +497,16 @@ impl LlmBackend for HttpLlm {
         messages: Vec<Message>,
         options: ChatOptions,
     ) -> Result<ChatResponse, CapabilityError> {
-        super::json_mode::chat_checked(self, messages, options).await
+        super::json_mode::chat_checked(self, messages, options, None).await
+    }
+
+    async fn chat_stream(
+        &self,
+        messages: Vec<Message>,
+        options: ChatOptions,
+        tokens: mpsc::Sender<String>,
+    ) -> Result<ChatResponse, CapabilityError> {
+        super::json_mode::chat_checked(self, messages, options, Some(&tokens)).await
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError> {

@@ -18,6 +18,20 @@ pub trait LlmBackend: Send + Sync {
         messages: Vec<Message>,
         options: ChatOptions,
     ) -> Result<ChatResponse, CapabilityError>;
+    /// Answers a conversation like [`chat`](Self::chat), sending each piece
+    /// of the answer to `tokens` as the model produces it (the chat UI
+    /// listens). A backend that cannot stream sends the whole answer once.
+    async fn chat_stream(
+        &self,
+        messages: Vec<Message>,
+        options: ChatOptions,
+        tokens: tokio::sync::mpsc::Sender<String>,
+    ) -> Result<ChatResponse, CapabilityError> {
+        let answer = self.chat(messages, options).await?;
+        // A listener that left does not make the answer wrong.
+        let _ = tokens.send(answer.content.clone()).await;
+        Ok(answer)
+    }
     /// Embeds texts, one vector each.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, CapabilityError>;
 }
