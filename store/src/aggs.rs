@@ -11,6 +11,7 @@ use tantivy::query::Query;
 use tantivy::schema::Schema;
 use tantivy::tokenizer::TokenizerManager;
 
+use crate::agg_dates;
 use crate::error::{StoreError, invalid};
 use crate::query::QueryContext;
 use crate::schema::{FieldKind, Fields};
@@ -29,6 +30,10 @@ pub struct AggNode {
     pub params: Map<String, Value>,
     /// Bucket width in milliseconds or units (histograms).
     pub interval: Option<f64>,
+    /// Whether its field holds dates (tantivy answers in nanoseconds).
+    pub date: bool,
+    /// Months per bucket of a calendar month, quarter or year histogram.
+    pub calendar_months: Option<u32>,
     /// Sub-aggregations.
     pub children: Vec<AggNode>,
 }
@@ -64,8 +69,16 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// First and last date (milliseconds) of each field under a calendar
+/// histogram, among the documents the query selects.
+pub type DateBounds = std::collections::HashMap<String, (f64, f64)>;
+
 /// Checks and translates an `aggs` object.
-pub fn plan(aggs: &Value, cx: &QueryContext) -> Result<(Aggregations, Vec<AggNode>), StoreError> {
+pub fn plan(
+    aggs: &Value,
+    cx: &QueryContext,
+    bounds: &DateBounds,
+) -> Result<(Aggregations, Vec<AggNode>), StoreError> {
     let map = aggs
         .as_object()
         .ok_or_else(|| invalid("`aggs` must be a JSON object of named aggregations"))?;
@@ -93,10 +106,10 @@ pub fn plan(aggs: &Value, cx: &QueryContext) -> Result<(Aggregations, Vec<AggNod
         let (kind, params) =
             kind.ok_or_else(|| invalid(format!("aggregation `{name}` has no type")))?;
         let (sub_aggs, children) = match sub {
-            Some(sub) => plan(sub, cx)?,
+            Some(sub) => plan(sub, cx, bounds)?,
             None => (Aggregations::default(), Vec::new()),
         };
-        let node = translate_one(name, kind, params, cx, sub_aggs, &mut out)?;
+        let node = translate_one(name, kind, params, cx, bounds, sub_aggs, &mut out)?;
         nodes.push(AggNode { children, ..node });
     }
     Ok((out, nodes))
@@ -107,6 +120,7 @@ fn translate_one(
     kind: &str,
     params: &Value,
     cx: &QueryContext,
+    bounds: &DateBounds,
     sub_aggs: Aggregations,
     out: &mut Aggregations,
 ) -> Result<AggNode, StoreError> {
@@ -120,6 +134,8 @@ fn translate_one(
         kind: kind.to_owned(),
         params,
         interval,
+        date: false,
+        calendar_months: None,
         children: Vec::new(),
     };
     if kind == "filter" {
@@ -189,6 +205,9 @@ fn translate_one(
         .min(40_000);
     request.remove("format");
     let mut interval = None;
+    let date = field_kind == FieldKind::Date;
+    let mut calendar_months = None;
+    let mut tantivy_kind = kind;
     match kind {
         "cardinality" => {
             // A cluster counts exactly below `precision_threshold`; tantivy's
@@ -209,11 +228,31 @@ fn translate_one(
                     "`{name}.date_histogram.time_zone` other than UTC is not supported"
                 )));
             }
-            let (fixed, offset) = date_interval(name, &mut request)?;
-            interval = Some(fixed);
-            request.insert("fixed_interval".into(), Value::String(format!("{fixed}ms")));
-            if let Some(offset) = offset {
-                request.insert("offset".into(), Value::String(offset.into()));
+            let months = request
+                .get("calendar_interval")
+                .and_then(Value::as_str)
+                .and_then(agg_dates::calendar_months);
+            if let Some(months) = months {
+                // Months differ in length: a range per calendar period.
+                if request.contains_key("offset") {
+                    return Err(invalid(format!(
+                        "`{name}.date_histogram.offset` is not supported with month, quarter or year intervals"
+                    )));
+                }
+                let ranges = agg_dates::period_ranges(name, bounds.get(field).copied(), months)?;
+                let mut range = Map::new();
+                range.insert("field".into(), request["field"].clone());
+                range.insert("ranges".into(), Value::Array(ranges));
+                request = range;
+                tantivy_kind = "range";
+                calendar_months = Some(months);
+            } else {
+                let (fixed, offset) = date_interval(name, &mut request)?;
+                interval = Some(fixed);
+                request.insert("fixed_interval".into(), Value::String(format!("{fixed}ms")));
+                if let Some(offset) = offset {
+                    request.insert("offset".into(), Value::String(offset.into()));
+                }
             }
         }
         "histogram" => {
@@ -239,24 +278,32 @@ fn translate_one(
                 )));
             }
         }
-        "range"
+        "range" => {
             if request
                 .remove("keyed")
-                .is_some_and(|k| k == Value::Bool(true)) =>
-        {
-            return Err(invalid(format!(
-                "`{name}.range.keyed: true` is not supported; read the buckets list"
-            )));
+                .is_some_and(|k| k == Value::Bool(true))
+            {
+                return Err(invalid(format!(
+                    "`{name}.range.keyed: true` is not supported; read the buckets list"
+                )));
+            }
+            if date && let Some(ranges) = request.get_mut("ranges") {
+                agg_dates::ranges_to_nanos(name, ranges)?;
+            }
         }
         _ => {}
     }
     let mut tantivy_request = Map::new();
-    tantivy_request.insert(kind.to_owned(), Value::Object(request));
+    tantivy_request.insert(tantivy_kind.to_owned(), Value::Object(request));
     let mut agg: Aggregation = serde_json::from_value(Value::Object(tantivy_request))
         .map_err(|err| invalid(format!("aggregation `{name}` ({kind}): {err}")))?;
     agg.sub_aggregation = sub_aggs;
     out.insert(name.to_owned(), agg);
-    Ok(node(params.clone(), interval))
+    Ok(AggNode {
+        date,
+        calendar_months,
+        ..node(params.clone(), interval)
+    })
 }
 
 /// Reads `fixed_interval` / `calendar_interval` into milliseconds and the
@@ -298,7 +345,7 @@ fn date_interval(
     let per_unit = unit_ms(unit).filter(|_| amount > 0.0 && (!is_calendar || amount == 1.0));
     let Some(per_unit) = per_unit else {
         return Err(invalid(format!(
-            "`{name}.date_histogram` interval `{text}` is not supported by the embedded store; use fixed_interval like `30m`, `1h`, `1d`, or calendar_interval minute, hour, day or week"
+            "`{name}.date_histogram` interval `{text}` is not supported by the embedded store; use fixed_interval like `30m`, `1h`, `1d`, or calendar_interval minute, hour, day, week, month, quarter or year"
         )));
     };
     let week = is_calendar && per_unit == 604_800_000.0;
@@ -385,6 +432,28 @@ pub fn reshape(
             .unwrap_or_default()
             .to_owned();
         match node.kind.as_str() {
+            "date_histogram" if node.calendar_months.is_some() => {
+                let min_doc_count = node
+                    .params
+                    .get("min_doc_count")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let spans = agg_dates::calendar_buckets(result, min_doc_count);
+                let buckets = result.get_mut("buckets").and_then(Value::as_array_mut);
+                for (bucket, (from, to)) in buckets.into_iter().flatten().zip(spans) {
+                    let Some(bucket) = bucket.as_object_mut() else {
+                        continue;
+                    };
+                    date_key(bucket);
+                    let mut path = bucket_filters.to_vec();
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        reason = "bucket bounds are whole milliseconds"
+                    )]
+                    path.push(json!({"range": {&field: {"gte": from as i64, "lt": to as i64}}}));
+                    reshape(&node.children, bucket, &path, top_hits)?;
+                }
+            }
             "terms" | "date_histogram" | "histogram" | "range" => {
                 if node.kind == "terms" {
                     result
@@ -392,22 +461,40 @@ pub fn reshape(
                         .or_insert(json!(0));
                     result.entry("sum_other_doc_count").or_insert(json!(0));
                 }
+                let named: Vec<&str> = node
+                    .params
+                    .get("ranges")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["key"].as_str())
+                    .collect();
                 let buckets = result.get_mut("buckets").and_then(Value::as_array_mut);
                 for bucket in buckets.into_iter().flatten() {
                     let Some(bucket) = bucket.as_object_mut() else {
                         continue;
                     };
+                    if node.kind == "range" && node.date {
+                        let is_named = bucket
+                            .get("key")
+                            .and_then(Value::as_str)
+                            .is_some_and(|k| named.contains(&k));
+                        agg_dates::date_range_bucket(bucket, is_named);
+                    }
                     let filter = bucket_filter(node, &field, bucket);
                     if node.kind == "date_histogram" {
                         date_key(bucket);
                     }
-                    if node.kind == "range" {
+                    if node.kind == "range" && !node.date {
                         range_key(bucket);
                     }
                     let mut path = bucket_filters.to_vec();
                     path.push(filter);
                     reshape(&node.children, bucket, &path, top_hits)?;
                 }
+            }
+            "min" | "max" | "avg" | "sum" | "stats" | "percentiles" if node.date => {
+                agg_dates::date_metric(&node.kind, result);
             }
             "filter" => {
                 let mut path = bucket_filters.to_vec();

@@ -11,6 +11,7 @@
 //! catalog (names and field types) travels in that commit's payload, so
 //! after a crash the store is at the last commit, catalog included.
 
+mod agg_dates;
 pub mod aggs;
 pub mod datemath;
 mod error;
@@ -27,6 +28,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::agg_result::AggregationResults;
 use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Count, TopDocs};
@@ -470,7 +472,8 @@ impl Store {
         aggs: &Value,
         cx: &QueryContext,
     ) -> Result<Value, StoreError> {
-        let (request, nodes) = aggs::plan(aggs, cx)?;
+        let bounds = self.calendar_bounds(query, aggs, cx)?;
+        let (request, nodes) = aggs::plan(aggs, cx, &bounds)?;
         let limits = AggregationLimitsGuard::new(Some(2 << 30), Some(2_000_000));
         let collector = AggregationCollector::from_aggs(
             request,
@@ -498,6 +501,48 @@ impl Store {
         };
         aggs::reshape(&nodes, &mut results, &[], &mut top_hits)?;
         Ok(Value::Object(results))
+    }
+
+    /// First and last date of each field under a calendar month, quarter or
+    /// year histogram, among the documents `query` selects: the periods the
+    /// histogram's buckets must cover.
+    fn calendar_bounds(
+        &self,
+        query: &dyn Query,
+        aggs: &Value,
+        cx: &QueryContext,
+    ) -> Result<aggs::DateBounds, StoreError> {
+        let mut fields = Vec::new();
+        agg_dates::calendar_fields(aggs, &mut fields);
+        let mut bounds = aggs::DateBounds::new();
+        if fields.is_empty() {
+            return Ok(bounds);
+        }
+        let mut request = Map::new();
+        for (i, field) in fields.iter().enumerate() {
+            request.insert(
+                format!("{i}"),
+                json!({"stats": {"field": cx.fields.kw_path(field)}}),
+            );
+        }
+        let request: Aggregations = serde_json::from_value(Value::Object(request))
+            .map_err(|e| storage("planning date bounds", e))?;
+        let collector = AggregationCollector::from_aggs(
+            request,
+            AggContextParams::new(
+                AggregationLimitsGuard::default(),
+                self.index.tokenizers().clone(),
+            ),
+        );
+        let results = serde_json::to_value(self.reader.searcher().search(query, &collector)?)
+            .map_err(|e| storage("reading date bounds", e))?;
+        for (i, field) in fields.into_iter().enumerate() {
+            let stats = &results[format!("{i}")];
+            if let (Some(min), Some(max)) = (stats["min"].as_f64(), stats["max"].as_f64()) {
+                bounds.insert(field, (min / 1e6, max / 1e6));
+            }
+        }
+        Ok(bounds)
     }
 
     /// The indices a pattern matches, with their document counts.

@@ -590,6 +590,11 @@ async fn embedded_and_opensearch_agree_on_every_supported_clause() {
         json!({"avg": {"field": "destination.port"}}),
         json!({"min": {"field": "source.port"}}),
         json!({"filter": {"term": {"network.transport": "udp"}}, "aggs": {"ports": {"terms": {"field": "destination.port", "size": 3}}}}),
+        json!({"min": {"field": "@timestamp"}}),
+        json!({"max": {"field": "@timestamp"}}),
+        json!({"range": {"field": "@timestamp", "ranges": [{"to": 1_655_078_400_000_i64}, {"from": 1_655_078_400_000_i64, "key": "late"}]}}),
+        json!({"date_histogram": {"field": "@timestamp", "calendar_interval": "month"}, "aggs": {"sources": {"cardinality": {"field": "source.ip"}}}}),
+        json!({"terms": {"field": "network.transport"}, "aggs": {"years": {"date_histogram": {"field": "@timestamp", "calendar_interval": "1y", "min_doc_count": 1}}}}),
         json!({"terms": {"field": "network.transport", "order": {"_key": "asc"}}, "aggs": {"first": {"top_hits": {"size": 2, "sort": sort, "_source": ["source.ip"]}}}}),
     ];
     for agg in aggregations {

@@ -373,3 +373,130 @@ fn index_names_and_patterns_behave_like_a_cluster() {
         .unwrap();
     assert_eq!((refused.indexed, refused.failed), (0, 1));
 }
+
+#[test]
+fn dates_answer_in_milliseconds_and_calendar_months_have_their_own_lengths() {
+    let (_dir, store) = store();
+    // One flow exactly on an hour, two in later months: 2024-02-29 (leap
+    // day) and 2024-04-30.
+    let later = |id: &str, ts: &str| {
+        (
+            Some(id.to_owned()),
+            json!({"@timestamp": ts, "source": {"ip": "10.0.0.9"}, "network": {"bytes": 1}}),
+        )
+    };
+    store
+        .bulk(
+            "logs-test",
+            vec![
+                later("h", "2024-01-01T01:00:00.000Z"),
+                later("f", "2024-02-29T23:59:59.999Z"),
+                later("g", "2024-04-30T12:00:00.000Z"),
+            ],
+        )
+        .unwrap();
+    let response = search(
+        &store,
+        json!({"size": 0, "aggs": {
+            "first": {"min": {"field": "@timestamp"}},
+            "span": {"stats": {"field": "@timestamp"}},
+            "halves": {"range": {"field": "@timestamp", "ranges": [
+                {"to": 1_704_070_800_000_i64},
+                {"from": 1_704_070_800_000_i64, "to": "2024-03-01T00:00:00Z", "key": "early"},
+                {"from": "2024-03-01T00:00:00Z"}
+            ]}},
+            "monthly": {"date_histogram": {"field": "@timestamp", "calendar_interval": "month"},
+                        "aggs": {"sources": {"cardinality": {"field": "source.ip"}},
+                                 "last": {"top_hits": {"size": 1, "sort": [{"@timestamp": "desc"}]}}}},
+            "busy_months": {"date_histogram": {"field": "@timestamp", "calendar_interval": "1M", "min_doc_count": 1}},
+            "quarterly": {"date_histogram": {"field": "@timestamp", "calendar_interval": "quarter"}},
+            "yearly": {"date_histogram": {"field": "@timestamp", "calendar_interval": "1y"}}
+        }}),
+    );
+    let aggs = &response["aggregations"];
+    assert_eq!(aggs["first"]["value"], json!(1_704_067_800_000.0_f64));
+    assert_eq!(aggs["first"]["value_as_string"], "2024-01-01T00:10:00.000Z");
+    assert_eq!(aggs["span"]["max_as_string"], "2024-04-30T12:00:00.000Z");
+    assert_eq!(aggs["span"]["count"], json!(8));
+
+    let halves = aggs["halves"]["buckets"].as_array().unwrap();
+    let shape: Vec<(&str, u64)> = halves
+        .iter()
+        .map(|b| (b["key"].as_str().unwrap(), b["doc_count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("*-2024-01-01T01:00:00.000Z", 2),
+            ("early", 5),
+            ("2024-03-01T00:00:00.000Z-*", 1)
+        ],
+        "the flow at 01:00 sharp is above the bound, the leap-day flow below March"
+    );
+    assert_eq!(halves[1]["from"], json!(1_704_070_800_000.0_f64));
+    assert_eq!(halves[1]["to_as_string"], "2024-03-01T00:00:00.000Z");
+
+    let month = |b: &Value| {
+        (
+            b["key_as_string"].as_str().unwrap().to_owned(),
+            b["doc_count"].as_u64().unwrap(),
+        )
+    };
+    let monthly: Vec<_> = aggs["monthly"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(month)
+        .collect();
+    assert_eq!(
+        monthly,
+        [
+            ("2024-01-01T00:00:00.000Z".to_owned(), 6),
+            ("2024-02-01T00:00:00.000Z".to_owned(), 1),
+            ("2024-03-01T00:00:00.000Z".to_owned(), 0),
+            ("2024-04-01T00:00:00.000Z".to_owned(), 1)
+        ],
+        "an empty month between busy ones stays, as on a cluster"
+    );
+    let january = &aggs["monthly"]["buckets"][0];
+    assert_eq!(january["key"], json!(1_704_067_200_000_i64));
+    assert_eq!(january["sources"]["value"], json!(4));
+    assert_eq!(
+        january["last"]["hits"]["hits"][0]["_id"], "e",
+        "top_hits sees only its month"
+    );
+    assert_eq!(
+        aggs["monthly"]["buckets"][1]["last"]["hits"]["hits"][0]["_id"],
+        "f"
+    );
+    let busy: Vec<_> = aggs["busy_months"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(month)
+        .collect();
+    assert_eq!(busy.len(), 3, "{busy:?}");
+    let quarterly: Vec<_> = aggs["quarterly"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(month)
+        .collect();
+    assert_eq!(
+        quarterly,
+        [
+            ("2024-01-01T00:00:00.000Z".to_owned(), 7),
+            ("2024-04-01T00:00:00.000Z".to_owned(), 1)
+        ]
+    );
+    assert_eq!(aggs["yearly"]["buckets"][0]["doc_count"], json!(8));
+    assert_eq!(aggs["yearly"]["buckets"].as_array().unwrap().len(), 1);
+
+    // No documents: no buckets.
+    let none = search(
+        &store,
+        json!({"size": 0, "query": {"term": {"source.ip": "192.0.2.1"}},
+               "aggs": {"monthly": {"date_histogram": {"field": "@timestamp", "calendar_interval": "month"}}}}),
+    );
+    assert_eq!(none["aggregations"]["monthly"]["buckets"], json!([]));
+}
