@@ -208,7 +208,11 @@ impl Store {
             doc.add_text(self.fields.id, &id);
             doc.add_text(self.fields.index, index);
             doc.add_text(self.fields.source, source.to_string());
-            doc.add_field_value(self.fields.kw, &schema::keyword_view(&source));
+            if schema::has_long_strings(&source) {
+                doc.add_field_value(self.fields.kw, &schema::keyword_view(&source));
+            } else {
+                doc.add_field_value(self.fields.kw, &source);
+            }
             if let Some(text) = schema::text_view(&source) {
                 doc.add_field_value(self.fields.text, &text);
             }

@@ -164,28 +164,37 @@ pub fn is_date(s: &str) -> bool {
 /// Records every leaf's mapping type into `types` (first seen wins, as a
 /// cluster's dynamic mapping does).
 pub fn collect_types(prefix: &str, value: &Value, types: &mut BTreeMap<String, String>) -> bool {
+    let mut path = prefix.to_owned();
+    collect_into(&mut path, value, types)
+}
+
+/// [`collect_types`] with one path buffer for the whole walk, and types
+/// worked out only for paths not seen before (most are, after the first
+/// documents of a batch).
+fn collect_into(path: &mut String, value: &Value, types: &mut BTreeMap<String, String>) -> bool {
     let mut changed = false;
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                changed |= collect_types(&path, child, types);
+                let before = path.len();
+                if before > 0 {
+                    path.push('.');
+                }
+                path.push_str(key);
+                changed |= collect_into(path, child, types);
+                path.truncate(before);
             }
         }
         Value::Array(items) => {
             for item in items {
-                changed |= collect_types(prefix, item, types);
+                changed |= collect_into(path, item, types);
             }
         }
         leaf => {
-            if let Some(kind) = mapping_type(prefix, leaf)
-                && !types.contains_key(prefix)
+            if !types.contains_key(path.as_str())
+                && let Some(kind) = mapping_type(path, leaf)
             {
-                types.insert(prefix.to_owned(), kind.to_owned());
+                types.insert(path.clone(), kind.to_owned());
                 changed = true;
             }
         }
@@ -193,19 +202,35 @@ pub fn collect_types(prefix: &str, value: &Value, types: &mut BTreeMap<String, S
     changed
 }
 
-/// The keyword view: the document without over-long strings.
+/// Whether any string in the document is too long for the keyword view.
+pub fn has_long_strings(value: &Value) -> bool {
+    match value {
+        // Bytes bound characters from above: most strings need no count.
+        Value::String(s) => s.len() > KEYWORD_MAX_CHARS && s.chars().count() > KEYWORD_MAX_CHARS,
+        Value::Object(map) => map.values().any(has_long_strings),
+        Value::Array(items) => items.iter().any(has_long_strings),
+        _ => false,
+    }
+}
+
+fn is_long_string(value: &Value) -> bool {
+    matches!(value, Value::String(s) if s.len() > KEYWORD_MAX_CHARS && s.chars().count() > KEYWORD_MAX_CHARS)
+}
+
+/// The keyword view: the document without over-long strings (a copy; use
+/// the document itself when [`has_long_strings`] says none are).
 pub fn keyword_view(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(_, v)| !matches!(v, Value::String(s) if s.chars().count() > KEYWORD_MAX_CHARS))
+                .filter(|(_, v)| !is_long_string(v))
                 .map(|(k, v)| (k.clone(), keyword_view(v)))
                 .collect(),
         ),
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .filter(|v| !matches!(v, Value::String(s) if s.chars().count() > KEYWORD_MAX_CHARS))
+                .filter(|v| !is_long_string(v))
                 .map(keyword_view)
                 .collect(),
         ),
@@ -261,6 +286,20 @@ mod tests {
         assert_eq!(types["message"], "text");
         assert_eq!(types["user.name"], "keyword");
         assert_eq!(types["tags"], "keyword");
+    }
+
+    #[test]
+    fn only_strings_past_the_keyword_limit_leave_the_keyword_view() {
+        let long = "x".repeat(KEYWORD_MAX_CHARS + 1);
+        // Multi-byte characters: over the limit in bytes, not in characters.
+        let wide = "é".repeat(KEYWORD_MAX_CHARS);
+        let doc = json!({"a": {"b": [long.clone(), "short"]}, "c": wide.clone()});
+        assert!(has_long_strings(&doc));
+        assert_eq!(
+            keyword_view(&doc),
+            json!({"a": {"b": ["short"]}, "c": wide.clone()})
+        );
+        assert!(!has_long_strings(&json!({"c": wide, "n": 5})));
     }
 
     #[test]
