@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sc_host::backends::llm_http::{HttpLlm, Wire};
 use sc_host::capabilities::CapabilityError;
-use sc_host::capabilities::llm::{ChatOptions, LlmBackend as _, Message, Role};
+use sc_host::capabilities::llm::{ChatOptions, LlmBackend, Message, Role};
 use sc_host::config::{LlmConfig, LlmProvider};
 use serde_json::{Value, json};
 
@@ -250,6 +250,31 @@ async fn openai_streams_reports_usage_and_sends_the_key() {
     let script = server.script.lock().expect("script");
     assert_eq!(script.auth[0].as_deref(), Some("Bearer sk-test"));
     assert_eq!(script.requests[0]["stream_options"]["include_usage"], true);
+}
+
+#[tokio::test]
+async fn the_chat_channel_hears_every_attempt_and_gets_the_checked_answer() {
+    // Through the backend trait the chat uses: the listener hears the
+    // first (invalid) answer and the corrective retry as they stream.
+    let schema = json!({"type": "object", "required": ["verdict"]});
+    let server = server(&["not json at all", "{\"verdict\": \"benign\"}"]).await;
+    let llm: Arc<dyn LlmBackend> = Arc::new(openai(&server, &config()));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let options = ChatOptions {
+        json_mode: true,
+        json_schema: Some(schema.to_string()),
+        ..ChatOptions::default()
+    };
+    let answer = llm
+        .chat_stream(ask("verdict as JSON"), options, tx)
+        .await
+        .expect("answer");
+    assert_eq!(answer.content, r#"{"verdict":"benign"}"#);
+    let mut heard = String::new();
+    while let Some(piece) = rx.recv().await {
+        heard.push_str(&piece);
+    }
+    assert_eq!(heard, "not json at all{\"verdict\": \"benign\"}");
 }
 
 #[tokio::test]
