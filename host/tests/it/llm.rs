@@ -494,8 +494,7 @@ async fn retrieval_uses_vectors_when_a_model_embeds_and_applies_the_threshold() 
     use sc_host::runtime::bindings::securityclaw::skill::rag::RetrievalPath;
     let server = server(&[]).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let embedder: Arc<dyn sc_host::capabilities::llm::LlmBackend> =
-        Arc::new(ollama(&server, &config()));
+    let embedder: Arc<dyn LlmBackend> = Arc::new(ollama(&server, &config()));
     let rag = SqliteRag::open(&dir.path().join("rag.db"), Some(embedder), 0.3).expect("open");
     let doc = |entity: &str, text: &str| Document {
         category: "network_baseline".into(),
