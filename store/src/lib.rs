@@ -9,7 +9,9 @@
 //!
 //! Durability: each bulk request is one tantivy commit, and the index
 //! catalog (names and field types) travels in that commit's payload, so
-//! after a crash the store is at the last commit, catalog included.
+//! after a crash the store is at the last commit, catalog included. The
+//! index's write lock is held only for the length of a bulk request, so
+//! several processes (a running service and an ingest) take turns writing.
 
 mod agg_dates;
 pub mod aggs;
@@ -23,8 +25,10 @@ pub mod sort;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -47,6 +51,19 @@ pub const MAX_RESULT_WINDOW: usize = 10_000;
 /// Writer memory: enough for large ingest batches on a small machine.
 const WRITER_MEMORY_BYTES: usize = 128 << 20;
 
+/// How long a write waits while another process writes to the store.
+const WRITE_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// How long the writer stays open after a write, ready for an ingest's next
+/// batch; then the write lock is let go, so another process can write.
+const WRITER_LINGER: Duration = Duration::from_secs(1);
+
+/// The open writer and when it last wrote.
+struct OpenWriter {
+    writer: IndexWriter,
+    last_write: Instant,
+}
+
 /// What a bulk request did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BulkOutcome {
@@ -68,9 +85,12 @@ struct Catalog {
 pub struct Store {
     index: Index,
     fields: Fields,
-    /// Opened on the first write, so readers (`sc-host db`, a service that
-    /// only searches) never hold the index's write lock.
-    writer: Mutex<Option<IndexWriter>>,
+    /// Opened by a write and closed [`WRITER_LINGER`] after the last one, so
+    /// readers never hold the index's write lock and writers hold it only
+    /// while they write.
+    writer: Arc<Mutex<Option<OpenWriter>>>,
+    /// Whether a thread is waiting to close the writer.
+    closing: Arc<AtomicBool>,
     reader: IndexReader,
     catalog: RwLock<(u64, Catalog)>,
 }
@@ -104,7 +124,8 @@ impl Store {
         let store = Self {
             index,
             fields,
-            writer: Mutex::new(None),
+            writer: Arc::new(Mutex::new(None)),
+            closing: Arc::new(AtomicBool::new(false)),
             reader,
             catalog: RwLock::new((u64::MAX, Catalog::default())),
         };
@@ -149,21 +170,16 @@ impl Store {
         let mut outcome = BulkOutcome::default();
         let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
-            // Two indexing threads measured fastest on two cores (the caller
-            // builds documents on a third).
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-            let writer = self
-                .index
-                .writer_with_num_threads(threads, WRITER_MEMORY_BYTES)
-                .map_err(|e| {
-                    storage(
-                        "taking the store's write lock (is another sc-host writing to it?)",
-                        e,
-                    )
-                })?;
-            *guard = Some(writer);
+            let writer = self.take_write_lock()?;
+            // What other processes committed is the base: their documents
+            // (for replacing by id) and their catalog.
+            self.reader.reload()?;
+            *guard = Some(OpenWriter {
+                writer,
+                last_write: Instant::now(),
+            });
         }
-        let Some(writer) = guard.as_mut() else {
+        let Some(OpenWriter { writer, last_write }) = guard.as_mut() else {
             return Err(storage("the store's writer", "missing"));
         };
         // Commits by another process first: their catalog is the base.
@@ -234,10 +250,80 @@ impl Store {
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&payload);
         let opstamp = commit.commit()?;
+        *last_write = Instant::now();
         drop(guard);
+        self.close_writer_when_idle();
         *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = (opstamp, catalog);
         self.reader.reload()?;
         Ok(outcome)
+    }
+
+    /// Closes the writer once no write has come for [`WRITER_LINGER`],
+    /// letting go of the write lock so another sc-host can write (an ingest
+    /// beside a running service). Merges it started finish first, as they
+    /// write to the index too.
+    fn close_writer_when_idle(&self) {
+        if self.closing.swap(true, Ordering::SeqCst) {
+            return; // a closer is already waiting
+        }
+        let (writer, closing) = (self.writer.clone(), self.closing.clone());
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(WRITER_LINGER / 4);
+                let mut guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let idle = guard
+                    .as_ref()
+                    .is_none_or(|open| open.last_write.elapsed() >= WRITER_LINGER);
+                if idle {
+                    // Cleared under the lock: a write after this sees no
+                    // closer and starts one.
+                    closing.store(false, Ordering::SeqCst);
+                    let open = guard.take();
+                    drop(guard);
+                    if let Some(open) = open
+                        && let Err(err) = open.writer.wait_merging_threads()
+                    {
+                        // The commits stand; only a merge was lost.
+                        tracing::warn!(error = %err, "a store merge failed; the data is intact");
+                    }
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Opens a writer, waiting up to [`WRITE_LOCK_WAIT`] while another
+    /// process holds the index's write lock.
+    fn take_write_lock(&self) -> Result<IndexWriter, StoreError> {
+        // Two indexing threads measured fastest on two cores (the caller
+        // builds documents on a third).
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+        let deadline = Instant::now() + WRITE_LOCK_WAIT;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match self
+                .index
+                .writer_with_num_threads(threads, WRITER_MEMORY_BYTES)
+            {
+                Ok(writer) => return Ok(writer),
+                Err(tantivy::TantivyError::LockFailure(
+                    tantivy::directory::error::LockError::LockBusy,
+                    _,
+                )) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(err) => {
+                    return Err(storage(
+                        &format!(
+                            "taking the store's write lock (another sc-host has been writing to it for over {} s)",
+                            WRITE_LOCK_WAIT.as_secs()
+                        ),
+                        err,
+                    ));
+                }
+            }
+        }
     }
 
     /// The index names a pattern matches. An exact name that does not exist

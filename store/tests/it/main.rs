@@ -500,3 +500,49 @@ fn dates_answer_in_milliseconds_and_calendar_months_have_their_own_lengths() {
     );
     assert_eq!(none["aggregations"]["monthly"]["buckets"], json!([]));
 }
+
+#[test]
+fn two_processes_on_one_store_take_turns_writing() {
+    // Two `Store`s on one directory hold the index's lock file as two
+    // processes would (a running service and an `sc-host ingest`).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let service = Store::open(&path).unwrap();
+    let ingest = Store::open(&path).unwrap();
+    service
+        .bulk("logs-baseline", flows()[..2].to_vec())
+        .unwrap();
+    let many: Vec<(Option<String>, Value)> = (0..20_000)
+        .map(|i| {
+            (
+                Some(format!("n{i}")),
+                json!({"@timestamp": "2024-01-02T00:00:00Z", "n": i}),
+            )
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        let loading = scope.spawn(|| ingest.bulk("logs-bulk", many).unwrap());
+        // Written while the other load may hold the lock: it waits its turn.
+        let written = service
+            .bulk("logs-baseline", flows()[2..].to_vec())
+            .unwrap();
+        assert_eq!(written.indexed, 3);
+        assert_eq!(loading.join().unwrap().indexed, 20_000);
+    });
+    // Re-indexing through the other store still replaces, never duplicates.
+    ingest.bulk("logs-baseline", flows()).unwrap();
+    let reopened = Store::open(&path).unwrap();
+    assert_eq!(reopened.count("logs-baseline", None).unwrap(), 5);
+    assert_eq!(reopened.count("logs-bulk", None).unwrap(), 20_000);
+    let names: Vec<String> = reopened
+        .indices("logs-*")
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names,
+        ["logs-baseline", "logs-bulk"],
+        "both catalogs survive"
+    );
+}
