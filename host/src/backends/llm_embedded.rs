@@ -100,6 +100,10 @@ pub fn locate(config: &LlmConfig) -> EmbeddedFiles {
 pub struct EmbeddedLlm {
     files: EmbeddedFiles,
     max_tokens: u32,
+    /// `llm.first_token_timeout_ms`: loading the model and reading the prompt.
+    first_token_timeout: std::time::Duration,
+    /// `llm.total_timeout_ms`: the whole answer.
+    total_timeout: std::time::Duration,
     chat: Arc<Mutex<Option<ChatModel>>>,
     embedder: Arc<OnceLock<Result<EmbeddingModel, String>>>,
 }
@@ -110,6 +114,8 @@ impl EmbeddedLlm {
         Self {
             files,
             max_tokens: config.max_tokens,
+            first_token_timeout: std::time::Duration::from_millis(config.first_token_timeout_ms),
+            total_timeout: std::time::Duration::from_millis(config.total_timeout_ms),
             chat: Arc::new(Mutex::new(None)),
             embedder: Arc::new(OnceLock::new()),
         }
@@ -187,8 +193,9 @@ impl super::json_mode::ChatOnce for EmbeddedLlm {
         let stop_at_json_end = options.json_mode && !generation.answer_prefix.is_empty();
         let chat = self.chat.clone();
         let tokens = tokens.cloned();
+        let (first_token_timeout, total_timeout) = (self.first_token_timeout, self.total_timeout);
         let started = Instant::now();
-        let (generated, name) = tokio::task::spawn_blocking(move || {
+        let (generated, name, timed_out) = tokio::task::spawn_blocking(move || {
             let mut slot = chat.lock().unwrap_or_else(PoisonError::into_inner);
             if slot.is_none() {
                 *slot = Some(ChatModel::load(&path)?);
@@ -198,20 +205,34 @@ impl super::json_mode::ChatOnce for EmbeddedLlm {
                     "the chat model did not load".to_owned(),
                 ));
             };
-            // Generation stops when the JSON value closes, and early when
-            // the listener has gone away.
+            // Generation stops when the JSON value closes, early when the
+            // listener has gone away, and with a timeout past the limits.
             let mut json_end = super::json_mode::JsonEnd::default();
+            let (mut pieces, mut timed_out) = (0_usize, false);
             let generated = model.generate(&turns, &generation, &mut |piece| {
+                let limit = if pieces == 0 {
+                    first_token_timeout
+                } else {
+                    total_timeout
+                };
+                pieces += 1;
+                if started.elapsed() > limit {
+                    timed_out = true;
+                    return false;
+                }
                 let listening = tokens
                     .as_ref()
                     .is_none_or(|tx| tx.blocking_send(piece.to_owned()).is_ok());
                 listening && !(stop_at_json_end && json_end.feed(piece))
             })?;
-            Ok((generated, model.name.clone()))
+            Ok((generated, model.name.clone(), timed_out))
         })
         .await
         .map_err(|err| CapabilityError::Backend(format!("the model task failed: {err}")))?
         .map_err(model_error)?;
+        if timed_out {
+            return Err(CapabilityError::Timeout);
+        }
         Ok(ChatResponse {
             content: generated.text,
             model: name,

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use sc_host::backends::open_llm;
+use sc_host::capabilities::CapabilityError;
 use sc_host::capabilities::llm::{ChatOptions, LlmBackend, Message, Role};
 use sc_host::config::{LlmConfig, LlmProvider};
 
@@ -177,4 +178,24 @@ async fn missing_model_files_name_the_command_that_fetches_them() {
         "{}",
         choice.reason
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_answer_past_the_time_limit_is_a_timeout() {
+    let mut config = crate::support::embedded_models();
+    // The first token may take its time (the model loads); the answer not.
+    config.first_token_timeout_ms = 120_000;
+    config.total_timeout_ms = 1;
+    let (llm, _) = open_llm(&config).expect("open");
+    let options = ChatOptions {
+        temperature: None,
+        max_tokens: Some(64),
+        json_mode: false,
+        json_schema: None,
+    };
+    let err = llm
+        .chat(user("Count from one to twenty."), options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CapabilityError::Timeout), "{err}");
 }
