@@ -41,6 +41,8 @@ fn ingest(store: &Store, path: &Path, index: &str) -> u64 {
         indexed += u64::from(store.bulk(index, batch).expect("bulk").indexed);
     }
     producer.join().expect("reader thread");
+    // As `sc-host ingest` ends: the merges it started run to the end.
+    store.close_writer().expect("close the writer");
     indexed
 }
 

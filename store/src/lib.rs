@@ -258,6 +258,22 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Closes the writer now, after the merges it started: a process that
+    /// wrote a lot calls this before it exits, leaving the store compact
+    /// (merges cut short at exit leave many small segments behind).
+    pub fn close_writer(&self) -> Result<(), StoreError> {
+        let open = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(open) = open {
+            open.writer.wait_merging_threads()?;
+            self.reader.reload()?;
+        }
+        Ok(())
+    }
+
     /// Closes the writer once no write has come for [`WRITER_LINGER`],
     /// letting go of the write lock so another sc-host can write (an ingest
     /// beside a running service). Merges it started finish first, as they

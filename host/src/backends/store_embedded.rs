@@ -78,6 +78,10 @@ impl DbBackend for EmbeddedDb {
         })
     }
 
+    async fn finish_writes(&self) -> Result<(), CapabilityError> {
+        self.blocking(Store::close_writer).await
+    }
+
     async fn list_indices(&self, index_pattern: &str) -> Result<Vec<IndexInfo>, CapabilityError> {
         let pattern = index_pattern.to_owned();
         let indices = self.blocking(move |store| store.indices(&pattern)).await?;

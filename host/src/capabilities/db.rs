@@ -46,6 +46,12 @@ pub trait DbBackend: Send + Sync {
         index: &str,
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, CapabilityError>;
+    /// Finishes what earlier writes left running (the embedded store's
+    /// segment merges), so a process that wrote a lot can exit leaving the
+    /// store compact. Clusters do this themselves.
+    async fn finish_writes(&self) -> Result<(), CapabilityError> {
+        Ok(())
+    }
     /// Lists indices matching a pattern.
     async fn list_indices(&self, index_pattern: &str) -> Result<Vec<IndexInfo>, CapabilityError>;
     /// The `_mapping` response for a pattern.

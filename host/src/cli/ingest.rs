@@ -91,6 +91,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        // Merges the load started run to the end, so later searches meet a
+        // compact store rather than hundreds of small segments.
+        if total_indexed > 0 {
+            db.finish_writes().await?;
+        }
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         #[expect(clippy::cast_precision_loss, reason = "a rate for people")]
         let rate = total_indexed as f64 / seconds;
