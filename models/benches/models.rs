@@ -66,6 +66,8 @@ fn main() {
             temperature: None,
             seed: 1,
             answer_prefix: String::new(),
+            first_token_deadline: None,
+            deadline: None,
         };
         let out = model
             .generate(&turns, &options, &mut |_| true)

@@ -61,6 +61,10 @@ pub struct Generation {
     /// continues it (`{` holds a small model to a JSON object). It is part
     /// of the answer returned and the first piece `on_token` hears.
     pub answer_prefix: String,
+    /// When the prompt must have been read and the first token chosen.
+    pub first_token_deadline: Option<Instant>,
+    /// When the whole answer must be done.
+    pub deadline: Option<Instant>,
 }
 
 /// What a generation produced.
@@ -78,6 +82,8 @@ pub struct Generated {
     pub generation_seconds: f64,
     /// Whether it stopped at the token limit rather than by itself.
     pub truncated: bool,
+    /// Whether it stopped at a deadline.
+    pub timed_out: bool,
 }
 
 fn format(err: impl std::fmt::Display) -> ModelError {
@@ -201,20 +207,30 @@ impl ChatModel {
         let started = Instant::now();
         let mut generated: Vec<u32> = Vec::new();
         let mut emitted = 0;
+        let past = |deadline: Option<Instant>| deadline.is_some_and(|d| Instant::now() > d);
+        let mut timed_out = past(options.first_token_deadline);
         // A listener may stop at the prefix already.
-        let mut truncated = options.answer_prefix.is_empty() || on_token(&options.answer_prefix);
+        let mut listening = options.answer_prefix.is_empty() || on_token(&options.answer_prefix);
+        let mut truncated = listening && !timed_out;
         while truncated && generated.len() < max_tokens {
             if self.stop.contains(&next) {
                 truncated = false;
                 break;
             }
+            if past(options.deadline) {
+                (truncated, timed_out) = (false, true);
+                break;
+            }
             generated.push(next);
-            // Decode the whole answer so far: multi-byte characters span tokens.
+            // Decode the whole answer so far: a character can span tokens,
+            // and decodes as U+FFFD until its last byte is there, so that
+            // is held back rather than sent.
             let text = self.tokenizer.decode(&generated, true).map_err(format)?;
-            if text.len() > emitted && text.is_char_boundary(emitted) {
-                let keep_going = on_token(&text[emitted..]);
+            if text.len() > emitted && text.is_char_boundary(emitted) && !text.ends_with('\u{FFFD}')
+            {
+                listening = on_token(&text[emitted..]);
                 emitted = text.len();
-                if !keep_going {
+                if !listening {
                     truncated = false;
                     break;
                 }
@@ -229,9 +245,15 @@ impl ChatModel {
                 .map_err(format)?;
             next = sampler.sample(&logits).map_err(format)?;
         }
-        let text = options.answer_prefix.clone()
-            + &self.tokenizer.decode(&generated, true).map_err(format)?;
+        let answer = self.tokenizer.decode(&generated, true).map_err(format)?;
+        // What was held back at the end, so the listener hears the answer
+        // returned.
+        if listening && answer.len() > emitted && answer.is_char_boundary(emitted) {
+            on_token(&answer[emitted..]);
+        }
+        let text = options.answer_prefix.clone() + &answer;
         Ok(Generated {
+            timed_out,
             text,
             prompt_tokens: tokens.len(),
             completion_tokens: generated.len(),

@@ -91,6 +91,9 @@ pub struct Store {
     writer: Arc<Mutex<Option<OpenWriter>>>,
     /// Whether a thread is waiting to close the writer.
     closing: Arc<AtomicBool>,
+    /// Held while a closed writer's merges finish, so [`Store::close_writer`]
+    /// can wait for a close already under way.
+    merging: Arc<Mutex<()>>,
     reader: IndexReader,
     catalog: RwLock<(u64, Catalog)>,
 }
@@ -126,6 +129,7 @@ impl Store {
             fields,
             writer: Arc::new(Mutex::new(None)),
             closing: Arc::new(AtomicBool::new(false)),
+            merging: Arc::new(Mutex::new(())),
             reader,
             catalog: RwLock::new((u64::MAX, Catalog::default())),
         };
@@ -167,7 +171,6 @@ impl Store {
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, StoreError> {
         names::validate_index_name(index)?;
-        let mut outcome = BulkOutcome::default();
         let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
             let writer = self.take_write_lock()?;
@@ -179,9 +182,36 @@ impl Store {
                 last_write: Instant::now(),
             });
         }
-        let Some(OpenWriter { writer, last_write }) = guard.as_mut() else {
+        let Some(open) = guard.as_mut() else {
             return Err(storage("the store's writer", "missing"));
         };
+        match self.write_batch(&mut open.writer, index, documents) {
+            Ok((outcome, opstamp, catalog)) => {
+                open.last_write = Instant::now();
+                drop(guard);
+                *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = (opstamp, catalog);
+                self.reader.reload()?;
+                self.close_writer_when_idle();
+                Ok(outcome)
+            }
+            Err(err) => {
+                // Dropping the writer discards the half-written batch (a
+                // later commit must not carry it) and lets go of the lock.
+                guard.take();
+                Err(err)
+            }
+        }
+    }
+
+    /// Adds one batch through `writer` and commits it; answers what was
+    /// indexed, the commit's opstamp and the catalog it carries.
+    fn write_batch(
+        &self,
+        writer: &mut IndexWriter,
+        index: &str,
+        documents: Vec<(Option<String>, Value)>,
+    ) -> Result<(BulkOutcome, u64, Catalog), StoreError> {
+        let mut outcome = BulkOutcome::default();
         // Commits by another process first: their catalog is the base.
         self.refresh_catalog()?;
         let searcher = self.reader.searcher();
@@ -250,27 +280,22 @@ impl Store {
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&payload);
         let opstamp = commit.commit()?;
-        *last_write = Instant::now();
-        drop(guard);
-        self.close_writer_when_idle();
-        *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = (opstamp, catalog);
-        self.reader.reload()?;
-        Ok(outcome)
+        Ok((outcome, opstamp, catalog))
     }
 
     /// Closes the writer now, after the merges it started: a process that
     /// wrote a lot calls this before it exits, leaving the store compact
     /// (merges cut short at exit leave many small segments behind).
     pub fn close_writer(&self) -> Result<(), StoreError> {
-        let open = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(open) = open {
-            open.writer.wait_merging_threads()?;
-            self.reader.reload()?;
+        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = guard.take();
+        drop(guard);
+        match open {
+            Some(open) => open.writer.wait_merging_threads()?,
+            // The idle closer may hold it, merging: wait for it to finish.
+            None => drop(self.merging.lock().unwrap_or_else(PoisonError::into_inner)),
         }
+        self.reader.reload()?;
         Ok(())
     }
 
@@ -282,7 +307,11 @@ impl Store {
         if self.closing.swap(true, Ordering::SeqCst) {
             return; // a closer is already waiting
         }
-        let (writer, closing) = (self.writer.clone(), self.closing.clone());
+        let (writer, closing, merging) = (
+            self.writer.clone(),
+            self.closing.clone(),
+            self.merging.clone(),
+        );
         std::thread::spawn(move || {
             loop {
                 std::thread::sleep(WRITER_LINGER / 4);
@@ -295,6 +324,9 @@ impl Store {
                     // closer and starts one.
                     closing.store(false, Ordering::SeqCst);
                     let open = guard.take();
+                    // Taken before the writer is let go, so a `close_writer`
+                    // that finds no writer waits for these merges.
+                    let _merging = merging.lock().unwrap_or_else(PoisonError::into_inner);
                     drop(guard);
                     if let Some(open) = open
                         && let Err(err) = open.writer.wait_merging_threads()
@@ -578,14 +610,16 @@ impl Store {
         aggs: &Value,
         cx: &QueryContext,
     ) -> Result<Value, StoreError> {
-        let bounds = self.calendar_bounds(query, aggs, cx)?;
+        // One snapshot for the bounds and the buckets: a commit in between
+        // could add a date no bucket covers.
+        let searcher = self.reader.searcher();
+        let bounds = self.calendar_bounds(&searcher, query, aggs, cx)?;
         let (request, nodes) = aggs::plan(aggs, cx, &bounds)?;
         let limits = AggregationLimitsGuard::new(Some(2 << 30), Some(2_000_000));
         let collector = AggregationCollector::from_aggs(
             request,
             AggContextParams::new(limits, self.index.tokenizers().clone()),
         );
-        let searcher = self.reader.searcher();
         let results: AggregationResults = searcher.search(query, &collector)?;
         let mut results = match serde_json::to_value(results)
             .map_err(|e| storage("reading aggregation results", e))?
@@ -614,6 +648,7 @@ impl Store {
     /// histogram's buckets must cover.
     fn calendar_bounds(
         &self,
+        searcher: &tantivy::Searcher,
         query: &dyn Query,
         aggs: &Value,
         cx: &QueryContext,
@@ -640,7 +675,7 @@ impl Store {
                 self.index.tokenizers().clone(),
             ),
         );
-        let results = serde_json::to_value(self.reader.searcher().search(query, &collector)?)
+        let results = serde_json::to_value(searcher.search(query, &collector)?)
             .map_err(|e| storage("reading date bounds", e))?;
         for (i, field) in fields.into_iter().enumerate() {
             let stats = &results[format!("{i}")];

@@ -134,15 +134,28 @@ impl JsonEnd {
     }
 }
 
-/// How a JSON answer should open, from the caller's schema: `[` for an
-/// array, else `{` (JSON mode answers an object unless told otherwise).
+/// How a JSON answer should open, from the caller's schema: `{` for an
+/// object (or no schema: JSON mode answers an object unless told
+/// otherwise), `[` for an array, and nothing when the schema allows other
+/// shapes (`anyOf`, a list of types, an `enum`), so no answer is ruled out.
 pub fn json_opening(schema: Option<&str>) -> &'static str {
-    let schema: Option<Value> = schema.and_then(|s| serde_json::from_str(s).ok());
-    match schema.as_ref().and_then(|s| s["type"].as_str()) {
+    let Some(text) = schema else {
+        return "{";
+    };
+    let Ok(schema) = serde_json::from_str::<Value>(text) else {
+        return "";
+    };
+    match schema["type"].as_str() {
+        Some("object") => "{",
         Some("array") => "[",
-        Some("object") | None => "{",
-        // A string or number answer has no opening to hold the model to.
-        Some(_) => "",
+        None if schema.get("properties").is_some()
+            && ["anyOf", "oneOf", "enum", "const"]
+                .iter()
+                .all(|k| schema.get(*k).is_none()) =>
+        {
+            "{"
+        }
+        _ => "",
     }
 }
 
@@ -242,6 +255,13 @@ mod tests {
         assert_eq!(json_opening(Some(r#"{"type":"array"}"#)), "[");
         assert_eq!(json_opening(Some(r#"{"type":"object"}"#)), "{");
         assert_eq!(json_opening(Some(r#"{"type":"string"}"#)), "");
+        assert_eq!(json_opening(Some(r#"{"properties":{"a":{}}}"#)), "{");
+        assert_eq!(json_opening(Some(r#"{"type":["array","null"]}"#)), "");
+        assert_eq!(
+            json_opening(Some(r#"{"anyOf":[{"type":"array"},{"type":"object"}]}"#)),
+            ""
+        );
+        assert_eq!(json_opening(Some(r#"{"enum":[1,2]}"#)), "");
     }
 
     #[test]

@@ -184,18 +184,19 @@ impl super::json_mode::ChatOnce for EmbeddedLlm {
         } else {
             String::new()
         };
+        let started = Instant::now();
         let generation = Generation {
             max_tokens: options.max_tokens.unwrap_or(self.max_tokens) as usize,
             temperature: options.temperature.map(f64::from),
             seed: 42,
             answer_prefix,
+            first_token_deadline: Some(started + self.first_token_timeout),
+            deadline: Some(started + self.total_timeout),
         };
         let stop_at_json_end = options.json_mode && !generation.answer_prefix.is_empty();
         let chat = self.chat.clone();
         let tokens = tokens.cloned();
-        let (first_token_timeout, total_timeout) = (self.first_token_timeout, self.total_timeout);
-        let started = Instant::now();
-        let (generated, name, timed_out) = tokio::task::spawn_blocking(move || {
+        let (generated, name) = tokio::task::spawn_blocking(move || {
             let mut slot = chat.lock().unwrap_or_else(PoisonError::into_inner);
             if slot.is_none() {
                 *slot = Some(ChatModel::load(&path)?);
@@ -205,32 +206,22 @@ impl super::json_mode::ChatOnce for EmbeddedLlm {
                     "the chat model did not load".to_owned(),
                 ));
             };
-            // Generation stops when the JSON value closes, early when the
-            // listener has gone away, and with a timeout past the limits.
+            // Generation stops when the JSON value closes, and early when
+            // the listener has gone away.
             let mut json_end = super::json_mode::JsonEnd::default();
-            let (mut pieces, mut timed_out) = (0_usize, false);
             let generated = model.generate(&turns, &generation, &mut |piece| {
-                let limit = if pieces == 0 {
-                    first_token_timeout
-                } else {
-                    total_timeout
-                };
-                pieces += 1;
-                if started.elapsed() > limit {
-                    timed_out = true;
-                    return false;
-                }
                 let listening = tokens
                     .as_ref()
                     .is_none_or(|tx| tx.blocking_send(piece.to_owned()).is_ok());
                 listening && !(stop_at_json_end && json_end.feed(piece))
             })?;
-            Ok((generated, model.name.clone(), timed_out))
+            Ok((generated, model.name.clone()))
         })
         .await
         .map_err(|err| CapabilityError::Backend(format!("the model task failed: {err}")))?
         .map_err(model_error)?;
-        if timed_out {
+        // Past `llm.first_token_timeout_ms` or `llm.total_timeout_ms`.
+        if generated.timed_out {
             return Err(CapabilityError::Timeout);
         }
         Ok(ChatResponse {

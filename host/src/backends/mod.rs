@@ -194,20 +194,57 @@ pub fn open_db(config: &Config) -> anyhow::Result<Arc<dyn DbBackend>> {
     })
 }
 
-/// Which store `rag.provider` resolves to: `auto` follows a cluster
-/// `db.provider`, else the embedded store.
-pub fn rag_provider(config: &Config) -> RagProvider {
-    match (config.rag.provider, config.db.provider) {
+/// Which store `rag.provider` resolves to, and why: `auto` follows a
+/// cluster `db.provider`, unless the embedded store already holds
+/// documents (they stay where they are rather than vanish from retrieval);
+/// otherwise the embedded store.
+pub fn rag_provider(config: &Config) -> (RagProvider, String) {
+    let cluster = match (config.rag.provider, config.db.provider) {
         (RagProvider::Auto, DbProvider::Opensearch) => RagProvider::Opensearch,
         (RagProvider::Auto, DbProvider::Elasticsearch) => RagProvider::Elasticsearch,
-        (RagProvider::Auto, _) => RagProvider::Embedded,
-        (chosen, _) => chosen,
+        (RagProvider::Auto, _) => {
+            return (
+                RagProvider::Embedded,
+                "auto: no cluster in `db.provider`".to_owned(),
+            );
+        }
+        (chosen, _) => return (chosen, "set by `rag.provider`".to_owned()),
+    };
+    match embedded_rag_documents(config) {
+        0 => (cluster, "auto: the cluster `db.provider` names".to_owned()),
+        n => (
+            RagProvider::Embedded,
+            format!(
+                "auto: the embedded store holds {n} documents, kept; set `rag.provider: {}` to use the cluster (skills refill it on their next runs)",
+                if cluster == RagProvider::Opensearch {
+                    "opensearch"
+                } else {
+                    "elasticsearch"
+                }
+            ),
+        ),
     }
 }
 
-/// Where retrieval documents live, for status lines.
+/// Documents in the embedded retrieval store, read without creating it.
+fn embedded_rag_documents(config: &Config) -> u64 {
+    let path = in_data_dir(config, &config.rag.path);
+    if !path.is_file() {
+        return 0;
+    }
+    rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM rag_docs", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        })
+        .map_or(0, |n| u64::try_from(n).unwrap_or(0))
+}
+
+/// Where retrieval documents live, and why, for status lines.
 pub fn rag_description(config: &Config) -> String {
-    match rag_provider(config) {
+    let (provider, reason) = rag_provider(config);
+    let place = match provider {
         RagProvider::Opensearch => format!(
             "opensearch {} index {} (knn_vector)",
             config.db.opensearch.url(),
@@ -222,7 +259,8 @@ pub fn rag_description(config: &Config) -> String {
             "embedded ({}, exact cosine)",
             in_data_dir(config, &config.rag.path).display()
         ),
-    }
+    };
+    format!("{place} ({reason})")
 }
 
 /// Opens the retrieval store `rag.provider` resolves to; `llm` embeds.
@@ -237,7 +275,7 @@ fn open_rag(config: &Config, llm: &Arc<dyn LlmBackend>) -> anyhow::Result<Arc<dy
             threshold,
         )) as Arc<dyn RagBackend>)
     };
-    match rag_provider(config) {
+    match rag_provider(config).0 {
         RagProvider::Opensearch => cluster(
             "db.opensearch",
             &config.db.opensearch,
@@ -277,4 +315,46 @@ pub fn open(config: &Config) -> anyhow::Result<Backends> {
         http,
         llm_choice: Arc::new(llm_choice),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::rag::Document;
+
+    #[test]
+    fn auto_retrieval_follows_the_cluster_but_keeps_documents_already_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        assert_eq!(rag_provider(&config).0, RagProvider::Embedded);
+        config.db.provider = DbProvider::Opensearch;
+        assert_eq!(rag_provider(&config).0, RagProvider::Opensearch);
+
+        let store =
+            rag_sqlite::SqliteRag::open(&dir.path().join("rag.db"), None, 0.3).expect("open");
+        // An empty store file (earlier versions always made one) changes nothing.
+        assert_eq!(rag_provider(&config).0, RagProvider::Opensearch);
+        let doc = Document {
+            category: "network_baseline".into(),
+            entity: "10.0.0.5".into(),
+            window: None,
+            text: "dns every minute".into(),
+            source: "zeek".into(),
+            metadata: "{}".into(),
+            valid_until: None,
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(RagBackend::store(&store, "s", vec![doc]))
+            .expect("store");
+        let (provider, reason) = rag_provider(&config);
+        assert_eq!(provider, RagProvider::Embedded);
+        assert!(reason.contains("rag.provider: opensearch"), "{reason}");
+        config.rag.provider = RagProvider::Opensearch;
+        assert_eq!(rag_provider(&config).0, RagProvider::Opensearch);
+    }
 }

@@ -51,6 +51,9 @@ pub struct ClusterRag {
     /// The index serving each vector size (`None`: documents without
     /// vectors), once looked up.
     resolved: tokio::sync::Mutex<HashMap<Option<usize>, String>>,
+    /// Every version's name, once listed (lexical search and categories
+    /// read them all).
+    all: tokio::sync::Mutex<Option<Vec<String>>>,
 }
 
 impl ClusterRag {
@@ -71,7 +74,21 @@ impl ClusterRag {
             embedder,
             threshold,
             resolved: tokio::sync::Mutex::new(HashMap::new()),
+            all: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The names of every version of the index, oldest first.
+    async fn all_versions(&self) -> Result<Vec<String>, CapabilityError> {
+        let mut all = self.all.lock().await;
+        if let Some(names) = all.as_ref() {
+            return Ok(names.clone());
+        }
+        let names: Vec<String> = self.versions().await?.into_iter().map(|v| v.name).collect();
+        if !names.is_empty() {
+            *all = Some(names.clone());
+        }
+        Ok(names)
     }
 
     /// The version number of index `name`: 1 for the base name, N for
@@ -141,8 +158,9 @@ impl ClusterRag {
             properties[VECTOR_FIELD] = self.vector_mapping(dims);
         }
         let mut body = json!({"mappings": {"dynamic": false, "properties": properties}});
-        if self.flavor == VectorFlavor::OpenSearch {
-            // Set at creation so a vector field can be added later.
+        if self.flavor == VectorFlavor::OpenSearch && dims.is_some() {
+            // Only with vectors: a cluster without the k-NN plugin refuses
+            // the setting, and text-only retrieval needs no plugin.
             body["settings"] = json!({"index": {"knn": true}});
         }
         let (status, answer) = self
@@ -176,6 +194,7 @@ impl ClusterRag {
                 Some(v) => v.name.clone(),
                 None if create => {
                     self.create(&self.base, None).await?;
+                    *self.all.lock().await = None;
                     self.base.clone()
                 }
                 None => return Ok(None),
@@ -185,18 +204,10 @@ impl ClusterRag {
                     v.name.clone()
                 } else if !create {
                     return Ok(None);
-                } else if let Some(v) = newest.filter(|v| v.dims.is_none()) {
-                    // Text-only so far: it gains the vector field.
-                    let body = json!({"properties": {VECTOR_FIELD: self.vector_mapping(dims)}});
-                    let (status, answer) = self
-                        .cluster
-                        .request(
-                            Method::Put,
-                            &format!("/{}/_mapping", v.name),
-                            Some(Body::Json(body)),
-                        )
-                        .await?;
-                    self.cluster.check(status, answer)?;
+                } else if let Some(v) = newest.filter(|v| v.dims.is_none())
+                    && self.add_vector_field(&v.name, dims).await.is_ok()
+                {
+                    // Text-only so far: it gained the vector field.
                     v.name.clone()
                 } else {
                     let next = newest.map_or(1, |v| v.version + 1);
@@ -208,18 +219,33 @@ impl ClusterRag {
                     if let Some(old) = newest {
                         tracing::warn!(
                             old = %old.name, old_dims = ?old.dims, new = %name, dims,
-                            "the embedding model's vector size changed: new documents go to a new index version; the old index is kept"
+                            "the embedding model's vector size changed (or the old index cannot hold vectors): new documents go to a new index version; the old index is kept"
                         );
                     }
                     self.create(&name, Some(dims)).await?;
-                    // Lexical search follows the newest version.
+                    // Lexical search and categories see the new version too.
                     resolved.remove(&None);
+                    *self.all.lock().await = None;
                     name
                 }
             }
         };
         resolved.insert(dims, name.clone());
         Ok(Some(name))
+    }
+
+    /// Adds the vector field to an index that has none yet.
+    async fn add_vector_field(&self, index: &str, dims: usize) -> Result<(), CapabilityError> {
+        let body = json!({"properties": {VECTOR_FIELD: self.vector_mapping(dims)}});
+        let (status, answer) = self
+            .cluster
+            .request(
+                Method::Put,
+                &format!("/{index}/_mapping"),
+                Some(Body::Json(body)),
+            )
+            .await?;
+        self.cluster.check(status, answer).map(drop)
     }
 
     async fn search(&self, index: &str, body: Value) -> Result<Vec<Value>, CapabilityError> {
@@ -357,12 +383,16 @@ impl RagBackend for ClusterRag {
     }
 
     async fn categories(&self) -> Result<Vec<String>, CapabilityError> {
-        let body = json!({"size": 0, "aggs": {"categories": {"terms": {"field": "category", "size": 1000, "order": {"_key": "asc"}}}}});
+        let names = self.all_versions().await?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = json!({"size": 0, "aggs": {"categories": {"terms": {"field": "category", "size": 10_000, "order": {"_key": "asc"}}}}});
         let (status, answer) = self
             .cluster
             .request(
                 Method::Post,
-                &format!("/{}*/_search", self.base),
+                &format!("/{}/_search", names.join(",")),
                 Some(Body::Json(body)),
             )
             .await?;
@@ -410,23 +440,36 @@ impl RagBackend for ClusterRag {
                 hits,
             });
         }
-        let Some(index) = self.resolve(None, false).await? else {
+        // Every version: documents stored before a change of embedding
+        // model are still found by their words.
+        let names = self.all_versions().await?;
+        if names.is_empty() {
             return Ok(Retrieval {
                 path: RetrievalPath::Lexical,
                 hits: Vec::new(),
             });
-        };
+        }
+        let fetched = k as usize * names.len();
         let body = json!({
-            "size": k,
+            "size": fetched,
             "_source": {"excludes": [VECTOR_FIELD]},
             "query": {"bool": {"must": [{"match": {"text": query}}], "filter": [filter]}}
         });
-        let hits = self
-            .search(&index, body)
-            .await?
-            .iter()
-            .map(|hit| read_hit(hit, hit["_score"].as_f64().unwrap_or(0.0) as f32))
-            .collect();
+        // A document stored under both versions counts once, as its newest copy.
+        let mut newest: HashMap<String, (u32, Hit)> = HashMap::new();
+        for hit in self.search(&names.join(","), body).await? {
+            let version = hit["_index"]
+                .as_str()
+                .and_then(|name| self.version_of(name))
+                .unwrap_or(0);
+            let hit = read_hit(&hit, hit["_score"].as_f64().unwrap_or(0.0) as f32);
+            if newest.get(&hit.id).is_none_or(|(seen, _)| *seen < version) {
+                newest.insert(hit.id.clone(), (version, hit));
+            }
+        }
+        let mut hits: Vec<Hit> = newest.into_values().map(|(_, hit)| hit).collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(k as usize);
         Ok(Retrieval {
             path: RetrievalPath::Lexical,
             hits,

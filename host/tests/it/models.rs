@@ -101,6 +101,24 @@ async fn the_embedded_model_streams_its_answer_through_a_channel() {
     assert!(pieces.len() > 3, "token by token: {pieces:?}");
     assert_eq!(pieces.concat(), reply.content);
 
+    // Characters that span tokens reach the listener whole.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let french = llm
+        .chat_stream(
+            user("Réponds en français : qu'est-ce qu'un pare-feu ?"),
+            options.clone(),
+            tx,
+        )
+        .await
+        .expect("a reply");
+    let mut heard = String::new();
+    while let Some(piece) = rx.recv().await {
+        assert!(!piece.contains('\u{FFFD}'), "a broken character: {piece:?}");
+        heard.push_str(&piece);
+    }
+    assert_eq!(heard, french.content);
+    assert!(!french.content.is_ascii(), "{}", french.content);
+
     // A listener that leaves stops the model instead of letting it run on.
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     drop(rx);

@@ -337,6 +337,18 @@ async fn a_new_embedding_size_gets_a_new_index_version_and_the_old_one_is_kept()
         Some("203.0.113.4")
     );
     assert!(new.hits.iter().all(|h| h.entity != "10.0.0.5"));
+    // By words, documents of every version are found.
+    let lexical = elasticsearch(&base, None).expect("cluster");
+    let words = lexical
+        .retrieve("resolver printer", 5, &all)
+        .await
+        .expect("retrieve");
+    let mut entities: Vec<&str> = words.hits.iter().map(|h| h.entity.as_str()).collect();
+    entities.sort_unstable();
+    assert_eq!(entities, ["10.0.0.5", "10.0.0.7"], "{:?}", words.hits);
+    let mut names = lexical.categories().await.expect("categories");
+    names.sort();
+    assert_eq!(names, categories(&[BASELINE, VERDICTS]));
     delete_indices("SC_TEST_ELASTICSEARCH_URL", &[base, v2]).await;
 }
 
