@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, watch};
 
 use crate::runtime::{RunStatus, SkillHost, Trigger};
@@ -157,11 +157,15 @@ impl Scheduler {
                 continue;
             };
             if !succeeded {
+                // The backoff counts from the failure, not from whenever the
+                // retry task first runs.
+                let first_due = self.clock.now()
+                    + chrono::Duration::from_std(STARTUP_RETRY_FIRST).unwrap_or_default();
                 let this = self.clone();
                 self.retries
                     .lock()
                     .await
-                    .spawn(async move { this.retry_startup(skill).await });
+                    .spawn(async move { this.retry_startup(skill, first_due).await });
             }
         }
     }
@@ -195,10 +199,10 @@ impl Scheduler {
         }
     }
 
-    async fn retry_startup(&self, skill: String) {
+    async fn retry_startup(&self, skill: String, first_due: DateTime<Utc>) {
         let mut delay = STARTUP_RETRY_FIRST;
+        let mut due = first_due;
         loop {
-            let due = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
             self.clock.sleep_until(due).await;
             let still_wanted = self.host.skill(&skill).is_some_and(|e| e.is_ready())
                 && self.host.is_enabled(&skill);
@@ -210,6 +214,7 @@ impl Scheduler {
                 return;
             }
             delay = (delay * 2).min(STARTUP_RETRY_MAX);
+            due = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
         }
     }
 
@@ -279,7 +284,7 @@ impl Scheduler {
     }
 
     /// The time on the scheduler's clock.
-    pub fn now(&self) -> chrono::DateTime<Utc> {
+    pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 }

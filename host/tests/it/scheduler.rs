@@ -43,7 +43,8 @@ fn start(install: &Install, clock: Arc<ManualClock>) -> Running {
 impl Running {
     /// The next finished run (fails the test if none comes).
     async fn next_run(&mut self) -> RunReport {
-        tokio::time::timeout(Duration::from_secs(30), self.runs.recv())
+        // Generous: a loaded 2-core CI machine compiles skills slowly.
+        tokio::time::timeout(Duration::from_secs(120), self.runs.recv())
             .await
             .expect("a run should finish")
             .expect("run channel")
