@@ -173,6 +173,9 @@ impl Store {
         names::validate_index_name(index)?;
         let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
+            // A writer of this process closing in the background still holds
+            // the lock until its merges end: wait for it, however long.
+            drop(self.merging.lock().unwrap_or_else(PoisonError::into_inner));
             let writer = self.take_write_lock()?;
             // What other processes committed is the base: their documents
             // (for replacing by id) and their catalog.
