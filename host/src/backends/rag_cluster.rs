@@ -234,6 +234,33 @@ impl ClusterRag {
         Ok(Some(name))
     }
 
+    /// The newest version holding each of `ids`.
+    async fn latest_versions(
+        &self,
+        names: &[String],
+        ids: &[&str],
+    ) -> Result<HashMap<String, u32>, CapabilityError> {
+        let mut latest = HashMap::new();
+        if ids.is_empty() {
+            return Ok(latest);
+        }
+        let body = json!({
+            "size": ids.len() * names.len(),
+            "_source": false,
+            "query": {"ids": {"values": ids}}
+        });
+        for hit in self.search(&names.join(","), body).await? {
+            if let (Some(id), Some(version)) = (
+                hit["_id"].as_str(),
+                hit["_index"].as_str().and_then(|n| self.version_of(n)),
+            ) {
+                let entry = latest.entry(id.to_owned()).or_insert(version);
+                *entry = (*entry).max(version);
+            }
+        }
+        Ok(latest)
+    }
+
     /// Adds the vector field to an index that has none yet.
     async fn add_vector_field(&self, index: &str, dims: usize) -> Result<(), CapabilityError> {
         let body = json!({"properties": {VECTOR_FIELD: self.vector_mapping(dims)}});
@@ -455,14 +482,37 @@ impl RagBackend for ClusterRag {
             "_source": {"excludes": [VECTOR_FIELD]},
             "query": {"bool": {"must": [{"match": {"text": query}}], "filter": [filter]}}
         });
-        // A document stored under both versions counts once, as its newest copy.
+        // A document stored under two versions counts once, as its newest
+        // copy, even when only an older copy matched the words.
+        let newest_version = names
+            .iter()
+            .filter_map(|n| self.version_of(n))
+            .max()
+            .unwrap_or(1);
+        let mut found: Vec<(u32, Hit)> = self
+            .search(&names.join(","), body)
+            .await?
+            .iter()
+            .map(|hit| {
+                let version = hit["_index"]
+                    .as_str()
+                    .and_then(|name| self.version_of(name))
+                    .unwrap_or(0);
+                (
+                    version,
+                    read_hit(hit, hit["_score"].as_f64().unwrap_or(0.0) as f32),
+                )
+            })
+            .collect();
+        let older: Vec<&str> = found
+            .iter()
+            .filter(|(version, _)| *version < newest_version)
+            .map(|(_, hit)| hit.id.as_str())
+            .collect();
+        let latest = self.latest_versions(&names, &older).await?;
+        found.retain(|(version, hit)| latest.get(&hit.id).is_none_or(|v| v <= version));
         let mut newest: HashMap<String, (u32, Hit)> = HashMap::new();
-        for hit in self.search(&names.join(","), body).await? {
-            let version = hit["_index"]
-                .as_str()
-                .and_then(|name| self.version_of(name))
-                .unwrap_or(0);
-            let hit = read_hit(&hit, hit["_score"].as_f64().unwrap_or(0.0) as f32);
+        for (version, hit) in found {
             if newest.get(&hit.id).is_none_or(|(seen, _)| *seen < version) {
                 newest.insert(hit.id.clone(), (version, hit));
             }

@@ -349,6 +349,32 @@ async fn a_new_embedding_size_gets_a_new_index_version_and_the_old_one_is_kept()
     let mut names = lexical.categories().await.expect("categories");
     names.sort();
     assert_eq!(names, categories(&[BASELINE, VERDICTS]));
+    // Refreshed under the new model, the old copy no longer answers, even
+    // for words only it holds.
+    let refreshed = doc(BASELINE, "10.0.0.5", "Host 10.0.0.5 went quiet");
+    second
+        .store("network_baseliner", vec![refreshed])
+        .await
+        .expect("store");
+    let stale = lexical
+        .retrieve("internal resolver every minute", 5, &all)
+        .await
+        .expect("retrieve");
+    assert!(
+        stale.hits.iter().all(|h| h.entity != "10.0.0.5"),
+        "{:?}",
+        stale.hits
+    );
+    let fresh = lexical
+        .retrieve("went quiet", 5, &all)
+        .await
+        .expect("retrieve");
+    assert_eq!(
+        fresh.hits.iter().filter(|h| h.entity == "10.0.0.5").count(),
+        1,
+        "{:?}",
+        fresh.hits
+    );
     delete_indices("SC_TEST_ELASTICSEARCH_URL", &[base, v2]).await;
 }
 
