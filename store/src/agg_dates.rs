@@ -134,8 +134,7 @@ pub fn calendar_buckets(result: &mut Map<String, Value>, min_doc_count: u64) -> 
         Some(Value::Array(buckets)) => buckets,
         _ => Vec::new(),
     };
-    let mut out = Vec::new();
-    let mut spans = Vec::new();
+    let mut periods: Vec<(Map<String, Value>, (f64, f64))> = Vec::new();
     for bucket in buckets {
         let Value::Object(mut bucket) = bucket else {
             continue;
@@ -153,32 +152,39 @@ pub fn calendar_buckets(result: &mut Map<String, Value>, min_doc_count: u64) -> 
         let mut shaped = Map::new();
         shaped.insert("key".into(), json!(from));
         shaped.append(&mut bucket);
-        out.push(shaped);
-        spans.push((from, to));
+        periods.push((shaped, (from, to)));
     }
     let count = |b: &Map<String, Value>| b.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
-    let keep: Vec<bool> = if min_doc_count == 0 {
-        let first = out.iter().position(|b| count(b) > 0);
-        let last = out.iter().rposition(|b| count(b) > 0);
-        (0..out.len())
-            .map(|i| first.is_some_and(|f| i >= f) && last.is_some_and(|l| i <= l))
-            .collect()
+    if min_doc_count == 0 {
+        // Empty periods between busy ones stay; those at the ends go.
+        let last = periods.iter().rposition(|(b, _)| count(b) > 0);
+        periods.truncate(last.map_or(0, |l| l + 1));
+        let first = periods.iter().position(|(b, _)| count(b) > 0).unwrap_or(0);
+        periods.drain(..first);
     } else {
-        out.iter().map(|b| count(b) >= min_doc_count).collect()
-    };
-    let mut kept_spans = Vec::new();
-    let buckets: Vec<Value> = out
+        periods.retain(|(b, _)| count(b) >= min_doc_count);
+    }
+    let (buckets, spans): (Vec<Value>, Vec<(f64, f64)>) = periods
         .into_iter()
-        .zip(spans)
-        .zip(keep)
-        .filter(|(_, keep)| *keep)
-        .map(|((bucket, span), _)| {
-            kept_spans.push(span);
-            Value::Object(bucket)
-        })
-        .collect();
+        .map(|(bucket, span)| (Value::Object(bucket), span))
+        .unzip();
     result.insert("buckets".into(), Value::Array(buckets));
-    kept_spans
+    spans
+}
+
+/// Date bucket keys: epoch milliseconds as integers and the ISO string
+/// with milliseconds, as a cluster prints them.
+pub fn date_key(bucket: &mut Map<String, Value>) {
+    if let Some(millis) = bucket.get("key").and_then(Value::as_f64) {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "bucket keys are whole milliseconds"
+        )]
+        bucket.insert("key".into(), json!(millis as i64));
+        if let Some(text) = millis_to_string(millis) {
+            bucket.insert("key_as_string".into(), json!(text));
+        }
+    }
 }
 
 /// Converts a metric over a date field from nanoseconds to milliseconds

@@ -444,7 +444,7 @@ pub fn reshape(
                     let Some(bucket) = bucket.as_object_mut() else {
                         continue;
                     };
-                    date_key(bucket);
+                    agg_dates::date_key(bucket);
                     let mut path = bucket_filters.to_vec();
                     #[expect(
                         clippy::cast_possible_truncation,
@@ -483,7 +483,7 @@ pub fn reshape(
                     }
                     let filter = bucket_filter(node, &field, bucket);
                     if node.kind == "date_histogram" {
-                        date_key(bucket);
+                        agg_dates::date_key(bucket);
                     }
                     if node.kind == "range" && !node.date {
                         range_key(bucket);
@@ -572,23 +572,4 @@ fn range_key(bucket: &mut Map<String, Value>) {
     };
     let key = format!("{}-{}", java(bucket.get("from")), java(bucket.get("to")));
     bucket.insert("key".into(), json!(key));
-}
-
-/// Date bucket keys: epoch milliseconds as integers and the ISO string
-/// with milliseconds, as a cluster prints them.
-fn date_key(bucket: &mut Map<String, Value>) {
-    if let Some(millis) = bucket.get("key").and_then(Value::as_f64) {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "bucket keys are whole milliseconds"
-        )]
-        let millis = millis as i64;
-        bucket.insert("key".into(), json!(millis));
-        if let Some(at) = chrono::DateTime::from_timestamp_millis(millis) {
-            bucket.insert(
-                "key_as_string".into(),
-                json!(at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
-            );
-        }
-    }
 }

@@ -177,9 +177,6 @@ impl Store {
             // the lock until its merges end: wait for it, however long.
             drop(self.merging.lock().unwrap_or_else(PoisonError::into_inner));
             let writer = self.take_write_lock()?;
-            // What other processes committed is the base: their documents
-            // (for replacing by id) and their catalog.
-            self.reader.reload()?;
             *guard = Some(OpenWriter {
                 writer,
                 last_write: Instant::now(),
@@ -215,7 +212,8 @@ impl Store {
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<(BulkOutcome, u64, Catalog), StoreError> {
         let mut outcome = BulkOutcome::default();
-        // Commits by another process first: their catalog is the base.
+        // What other processes committed is the base: their catalog, and
+        // their documents for replacing by id (the reader follows).
         self.refresh_catalog()?;
         let searcher = self.reader.searcher();
         let mut batch_ids = std::collections::HashSet::new();
