@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::store_cluster::{Body, ClusterDb};
 use crate::capabilities::CapabilityError;
+use crate::capabilities::db::DbBackend as _;
 use crate::capabilities::llm::LlmBackend;
 use crate::capabilities::rag::{
     Document, RagBackend, Retrieval, check_documents, document_id, embed_or_none, valid_until_utc,
@@ -48,12 +49,10 @@ pub struct ClusterRag {
     base: String,
     embedder: Option<Arc<dyn LlmBackend>>,
     threshold: f32,
-    /// The index serving each vector size (`None`: documents without
-    /// vectors), once looked up.
-    resolved: tokio::sync::Mutex<HashMap<Option<usize>, String>>,
-    /// Every version's name, once listed (lexical search and categories
-    /// read them all).
-    all: tokio::sync::Mutex<Option<Vec<String>>>,
+    /// The index's versions, oldest first: listed from the cluster once
+    /// (again while there are none) and kept current as this process
+    /// creates or extends them.
+    known: tokio::sync::Mutex<Vec<IndexVersion>>,
 }
 
 impl ClusterRag {
@@ -73,22 +72,32 @@ impl ClusterRag {
             base: base.to_owned(),
             embedder,
             threshold,
-            resolved: tokio::sync::Mutex::new(HashMap::new()),
-            all: tokio::sync::Mutex::new(None),
+            known: tokio::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// The known versions, listed from the cluster while none are known.
+    async fn known_versions(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Vec<IndexVersion>>, CapabilityError> {
+        let mut known = self.known.lock().await;
+        if known.is_empty() {
+            *known = self.versions().await?;
+            for version in known.iter() {
+                self.cluster.exists(&version.name);
+            }
+        }
+        Ok(known)
     }
 
     /// The names of every version of the index, oldest first.
     async fn all_versions(&self) -> Result<Vec<String>, CapabilityError> {
-        let mut all = self.all.lock().await;
-        if let Some(names) = all.as_ref() {
-            return Ok(names.clone());
-        }
-        let names: Vec<String> = self.versions().await?.into_iter().map(|v| v.name).collect();
-        if !names.is_empty() {
-            *all = Some(names.clone());
-        }
-        Ok(names)
+        Ok(self
+            .known_versions()
+            .await?
+            .iter()
+            .map(|v| v.name.clone())
+            .collect())
     }
 
     /// The version number of index `name`: 1 for the base name, N for
@@ -104,11 +113,10 @@ impl ClusterRag {
     /// The versions of the index on the cluster, oldest first, with the
     /// vector size each holds.
     async fn versions(&self) -> Result<Vec<IndexVersion>, CapabilityError> {
-        let (status, body) = self
+        let body = self
             .cluster
-            .request(Method::Get, &format!("/{}*/_mapping", self.base), None)
+            .call(Method::Get, &format!("/{}*/_mapping", self.base), None)
             .await?;
-        let body = self.cluster.check(status, body)?;
         let mut versions: Vec<IndexVersion> = body
             .as_object()
             .into_iter()
@@ -163,16 +171,7 @@ impl ClusterRag {
             // the setting, and text-only retrieval needs no plugin.
             body["settings"] = json!({"index": {"knn": true}});
         }
-        let (status, answer) = self
-            .cluster
-            .request(Method::Put, &format!("/{name}"), Some(Body::Json(body)))
-            .await?;
-        // Another writer may have created it meanwhile.
-        if !(status.is_success() || answer["error"]["type"] == "resource_already_exists_exception")
-        {
-            self.cluster.check(status, answer)?;
-        }
-        Ok(())
+        self.cluster.create_index(name, body).await
     }
 
     /// The index for documents with vectors of `dims` (none: without
@@ -183,54 +182,55 @@ impl ClusterRag {
         dims: Option<usize>,
         create: bool,
     ) -> Result<Option<String>, CapabilityError> {
-        let mut resolved = self.resolved.lock().await;
-        if let Some(name) = resolved.get(&dims) {
-            return Ok(Some(name.clone()));
-        }
-        let versions = self.versions().await?;
-        let newest = versions.last();
-        let name = match dims {
-            None => match newest {
-                Some(v) => v.name.clone(),
-                None if create => {
-                    self.create(&self.base, None).await?;
-                    *self.all.lock().await = None;
-                    self.base.clone()
-                }
-                None => return Ok(None),
-            },
-            Some(dims) => {
-                if let Some(v) = versions.iter().rev().find(|v| v.dims == Some(dims)) {
-                    v.name.clone()
-                } else if !create {
-                    return Ok(None);
-                } else if let Some(v) = newest.filter(|v| v.dims.is_none())
-                    && self.add_vector_field(&v.name, dims).await.is_ok()
-                {
-                    // Text-only so far: it gained the vector field.
-                    v.name.clone()
-                } else {
-                    let next = newest.map_or(1, |v| v.version + 1);
-                    let name = if next == 1 {
-                        self.base.clone()
-                    } else {
-                        format!("{}-v{next}", self.base)
-                    };
-                    if let Some(old) = newest {
-                        tracing::warn!(
-                            old = %old.name, old_dims = ?old.dims, new = %name, dims,
-                            "the embedding model's vector size changed (or the old index cannot hold vectors): new documents go to a new index version; the old index is kept"
-                        );
-                    }
-                    self.create(&name, Some(dims)).await?;
-                    // Lexical search and categories see the new version too.
-                    resolved.remove(&None);
-                    *self.all.lock().await = None;
-                    name
-                }
+        let mut versions = self.known_versions().await?;
+        let Some(dims) = dims else {
+            // Documents without vectors go to the newest version.
+            if let Some(newest) = versions.last() {
+                return Ok(Some(newest.name.clone()));
             }
+            if !create {
+                return Ok(None);
+            }
+            self.create(&self.base, None).await?;
+            versions.push(IndexVersion {
+                name: self.base.clone(),
+                version: 1,
+                dims: None,
+            });
+            return Ok(Some(self.base.clone()));
         };
-        resolved.insert(dims, name.clone());
+        if let Some(v) = versions.iter().rev().find(|v| v.dims == Some(dims)) {
+            return Ok(Some(v.name.clone()));
+        }
+        if !create {
+            return Ok(None);
+        }
+        if let Some(newest) = versions.last_mut().filter(|v| v.dims.is_none())
+            && self.add_vector_field(&newest.name, dims).await.is_ok()
+        {
+            // Text-only so far: it gained the vector field.
+            newest.dims = Some(dims);
+            return Ok(Some(newest.name.clone()));
+        }
+        let newest = versions.last();
+        let version = newest.map_or(1, |v| v.version + 1);
+        let name = if version == 1 {
+            self.base.clone()
+        } else {
+            format!("{}-v{version}", self.base)
+        };
+        if let Some(old) = newest {
+            tracing::warn!(
+                old = %old.name, old_dims = ?old.dims, new = %name, dims,
+                "the embedding model's vector size changed (or the old index cannot hold vectors): new documents go to a new index version; the old index is kept"
+            );
+        }
+        self.create(&name, Some(dims)).await?;
+        versions.push(IndexVersion {
+            name: name.clone(),
+            version,
+            dims: Some(dims),
+        });
         Ok(Some(name))
     }
 
@@ -264,27 +264,25 @@ impl ClusterRag {
     /// Adds the vector field to an index that has none yet.
     async fn add_vector_field(&self, index: &str, dims: usize) -> Result<(), CapabilityError> {
         let body = json!({"properties": {VECTOR_FIELD: self.vector_mapping(dims)}});
-        let (status, answer) = self
-            .cluster
-            .request(
+        self.cluster
+            .call(
                 Method::Put,
                 &format!("/{index}/_mapping"),
                 Some(Body::Json(body)),
             )
-            .await?;
-        self.cluster.check(status, answer).map(drop)
+            .await
+            .map(drop)
     }
 
     async fn search(&self, index: &str, body: Value) -> Result<Vec<Value>, CapabilityError> {
-        let (status, answer) = self
+        let mut answer = self
             .cluster
-            .request(
+            .call(
                 Method::Post,
                 &format!("/{index}/_search"),
                 Some(Body::Json(body)),
             )
             .await?;
-        let mut answer = self.cluster.check(status, answer)?;
         Ok(match answer["hits"]["hits"].take() {
             Value::Array(hits) => hits,
             _ => Vec::new(),
@@ -365,7 +363,7 @@ impl RagBackend for ClusterRag {
         };
         let stored_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut ids = Vec::with_capacity(documents.len());
-        let mut lines = Vec::with_capacity(documents.len() * 2);
+        let mut bodies = Vec::with_capacity(documents.len());
         for (i, doc) in documents.into_iter().enumerate() {
             let id = document_id(&doc.category, &doc.entity, doc.window.as_deref());
             let mut source = json!({
@@ -377,33 +375,19 @@ impl RagBackend for ClusterRag {
             if let Some(vector) = vectors.as_ref().and_then(|v| v.get(i)) {
                 source[VECTOR_FIELD] = json!(vector);
             }
-            lines.push(json!({"index": {"_index": index, "_id": id}}));
-            lines.push(source);
+            bodies.push((Some(id.clone()), source));
             ids.push(id);
         }
-        let (status, answer) = self
-            .cluster
-            .request(
-                Method::Post,
-                "/_bulk?refresh=wait_for",
-                Some(Body::Lines(lines)),
-            )
-            .await?;
-        let answer = self.cluster.check(status, answer)?;
-        let refused: Vec<&Value> = answer["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item["index"]["error"].as_object().map(|_| item))
-            .collect();
-        if let Some(first) = refused.first() {
+        let outcome = self.cluster.bulk_index(&index, bodies).await?;
+        if outcome.failed > 0 {
             return Err(CapabilityError::Backend(format!(
                 "the cluster refused {} of {} documents in `{index}`: {}",
-                refused.len(),
+                outcome.failed,
                 ids.len(),
-                first["index"]["error"]["reason"]
-                    .as_str()
-                    .unwrap_or("no reason given")
+                outcome
+                    .errors
+                    .first()
+                    .map_or("no reason given", String::as_str)
             )));
         }
         Ok(ids)
@@ -415,15 +399,14 @@ impl RagBackend for ClusterRag {
             return Ok(Vec::new());
         }
         let body = json!({"size": 0, "aggs": {"categories": {"terms": {"field": "category", "size": 10_000, "order": {"_key": "asc"}}}}});
-        let (status, answer) = self
+        let answer = self
             .cluster
-            .request(
+            .call(
                 Method::Post,
                 &format!("/{}/_search", names.join(",")),
                 Some(Body::Json(body)),
             )
             .await?;
-        let answer = self.cluster.check(status, answer)?;
         Ok(answer["aggregations"]["categories"]["buckets"]
             .as_array()
             .into_iter()

@@ -205,6 +205,44 @@ impl ClusterDb {
         })
     }
 
+    /// Sends one request (with retries) and answers its JSON body, or the
+    /// error the cluster's refusal names.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<Value, CapabilityError> {
+        let (status, answer) = self.request(method, path, body).await?;
+        self.check(status, answer)
+    }
+
+    /// Creates index `name` from `body` (settings and mappings). One that
+    /// exists already is fine: another writer may have made it meanwhile.
+    pub(crate) async fn create_index(
+        &self,
+        name: &str,
+        body: Value,
+    ) -> Result<(), CapabilityError> {
+        let (status, answer) = self
+            .request(Method::Put, &format!("/{name}"), Some(Body::Json(body)))
+            .await?;
+        if !(status.is_success() || answer["error"]["type"] == "resource_already_exists_exception")
+        {
+            self.check(status, answer)?;
+        }
+        self.exists(name);
+        Ok(())
+    }
+
+    /// Records that index `name` exists, so bulk requests skip the check.
+    pub(crate) fn exists(&self, name: &str) {
+        self.created
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned());
+    }
+
     async fn ensure_index(&self, index: &str) -> Result<(), CapabilityError> {
         if self
             .created
@@ -218,24 +256,9 @@ impl ClusterDb {
             .request(Method::Head, &format!("/{index}"), None)
             .await?;
         if status == StatusCode::NOT_FOUND {
-            let (status, body) = self
-                .request(
-                    Method::Put,
-                    &format!("/{index}"),
-                    Some(Body::Json(index_mapping())),
-                )
-                .await?;
-            // Another writer may have created it meanwhile.
-            if !(status.is_success()
-                || body["error"]["type"] == "resource_already_exists_exception")
-            {
-                self.check(status, body)?;
-            }
+            return self.create_index(index, index_mapping()).await;
         }
-        self.created
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(index.to_owned());
+        self.exists(index);
         Ok(())
     }
 }
@@ -265,10 +288,7 @@ impl DbBackend for ClusterDb {
             "/{}/_search?allow_no_indices=true&ignore_unavailable=false",
             segment(index_pattern)?
         );
-        let (status, body) = self
-            .request(Method::Post, &path, Some(Body::Json(body)))
-            .await?;
-        self.check(status, body)
+        self.call(Method::Post, &path, Some(Body::Json(body))).await
     }
 
     async fn count(
@@ -281,10 +301,7 @@ impl DbBackend for ClusterDb {
             Some(_) => q,
             None => json!({"query": q}),
         });
-        let (status, body) = self
-            .request(Method::Post, &path, body.map(Body::Json))
-            .await?;
-        let body = self.check(status, body)?;
+        let body = self.call(Method::Post, &path, body.map(Body::Json)).await?;
         body["count"].as_u64().ok_or_else(|| {
             CapabilityError::Backend("the cluster's _count answer has no count".to_owned())
         })
@@ -307,14 +324,13 @@ impl DbBackend for ClusterDb {
             });
             lines.push(source);
         }
-        let (status, body) = self
-            .request(
+        let body = self
+            .call(
                 Method::Post,
                 "/_bulk?refresh=wait_for",
                 Some(Body::Lines(lines)),
             )
             .await?;
-        let body = self.check(status, body)?;
         let mut outcome = BulkOutcome::default();
         for item in body["items"].as_array().into_iter().flatten() {
             let result = item
@@ -370,7 +386,6 @@ impl DbBackend for ClusterDb {
 
     async fn field_mappings(&self, index_pattern: &str) -> Result<Value, CapabilityError> {
         let path = format!("/{}/_mapping", segment(index_pattern)?);
-        let (status, body) = self.request(Method::Get, &path, None).await?;
-        self.check(status, body)
+        self.call(Method::Get, &path, None).await
     }
 }
