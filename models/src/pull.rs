@@ -349,43 +349,20 @@ impl Puller {
                 // slow link finishes, a stalled one fails.
                 .timeout(Duration::from_secs(120))
         };
-        let with_system_roots = system_roots()
-            .into_iter()
-            .fold(builder(), |b, cert| b.add_root_certificate(cert))
-            .build();
-        // A system bundle rustls cannot take is no reason not to try with
-        // the built-in roots alone.
-        with_system_roots
-            .or_else(|_| builder().build())
+        // reqwest trusts the system's CAs as well as its built-in (Mozilla)
+        // roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` first): where TLS is
+        // inspected, as on many corporate networks where a SOC tool runs,
+        // only the system store knows the inspecting CA. A system store
+        // rustls cannot take is no reason not to try the built-in roots.
+        builder()
+            .build()
+            .or_else(|_| builder().tls_built_in_native_certs(false).build())
             .map_err(|source| PullError::Network {
                 model: entry.id.to_string(),
                 url: self.index_url.clone(),
                 source: source.into(),
             })
     }
-}
-
-/// The system's trusted CAs, added to the client's built-in (Mozilla)
-/// roots: where TLS is inspected, as on many corporate networks where a SOC
-/// tool runs, only the system store knows the inspecting CA, and `curl` or
-/// `pip` work while a client with built-in roots alone fails with
-/// "unknown issuer". `SSL_CERT_FILE` wins, as it does for OpenSSL.
-fn system_roots() -> Vec<reqwest::Certificate> {
-    let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
-    let known = [
-        "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine
-        "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL
-        "/etc/ssl/cert.pem",                  // macOS, BSDs
-    ]
-    .map(PathBuf::from);
-    from_env
-        .into_iter()
-        .chain(known)
-        .find_map(|path| {
-            let pem = fs::read(path).ok()?;
-            reqwest::Certificate::from_pem_bundle(&pem).ok()
-        })
-        .unwrap_or_default()
 }
 
 /// One pull's shared context.
