@@ -20,14 +20,13 @@ pub(crate) fn put(doc: &mut Doc, dotted: &str, value: Value) {
             current.insert(part.to_owned(), value);
             return;
         }
-        let slot = current
-            .entry(part.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Value::Object(Map::new());
+        // Most parents exist already (`source` before `source.port`): look
+        // up before allocating a key.
+        if !current.get(part).is_some_and(Value::is_object) {
+            current.insert(part.to_owned(), Value::Object(Map::new()));
         }
-        let Value::Object(next) = slot else {
-            unreachable!("slot was just made an object")
+        let Some(Value::Object(next)) = current.get_mut(part) else {
+            unreachable!("the parent was just made an object")
         };
         current = next;
     }
@@ -151,10 +150,14 @@ pub(crate) fn index_part(name: &str) -> String {
 /// Whether a top-level key is a ground-truth label column (Stratosphere's `label`,
 /// `detailedlabel`, and their spellings `Label`, `detailed-label`, `detailed_label`).
 fn label_slot(key: &str) -> Option<&'static str> {
-    match key.to_ascii_lowercase().as_str() {
-        "label" => Some("ground_truth"),
-        "detailedlabel" | "detailed-label" | "detailed_label" => Some("ground_truth_detail"),
-        _ => None,
+    // Runs on every field of every record: compare without allocating.
+    let is = |name: &str| key.eq_ignore_ascii_case(name);
+    if is("label") {
+        Some("ground_truth")
+    } else if is("detailedlabel") || is("detailed-label") || is("detailed_label") {
+        Some("ground_truth_detail")
+    } else {
+        None
     }
 }
 
@@ -165,16 +168,12 @@ pub(crate) struct Labels(Vec<(&'static str, String)>);
 impl Labels {
     /// Remove the label keys from `fields` and remember their values.
     pub(crate) fn take(fields: &mut Map<String, Value>) -> Self {
-        let keys: Vec<String> = fields
+        let keys: Vec<(String, &'static str)> = fields
             .keys()
-            .filter(|k| label_slot(k).is_some())
-            .cloned()
+            .filter_map(|k| label_slot(k).map(|slot| (k.clone(), slot)))
             .collect();
         let mut labels = Vec::new();
-        for key in keys {
-            let Some(slot) = label_slot(&key) else {
-                continue;
-            };
+        for (key, slot) in keys {
             let text = match fields.remove(&key) {
                 Some(Value::String(s)) => s,
                 Some(Value::Null) | None => continue,

@@ -7,7 +7,7 @@ use crate::ecs::{
     Doc, Labels, as_text, as_u64, clean_ip, format_timestamp, get_path, index_part,
     parse_time_text, put, put_namespace, put_some, stable_id, sum_counts,
 };
-use crate::zeek::split_tls_version;
+use crate::zeek::put_tls_version;
 
 fn text<'a>(o: &'a Map<String, Value>, dotted: &str) -> Option<&'a str> {
     get_path(o, dotted)
@@ -247,13 +247,7 @@ fn tls(doc: &mut Doc, eve: &Map<String, Value>) {
     }
     put_some(doc, "tls.server.name", cloned(eve, "tls.sni"));
     if let Some(version) = text(eve, "tls.version") {
-        match split_tls_version(version) {
-            Some((protocol, number)) => {
-                put(doc, "tls.version_protocol", json!(protocol));
-                put(doc, "tls.version", json!(number));
-            }
-            None => put(doc, "tls.version", json!(version)),
-        }
+        put_tls_version(doc, version);
     }
     put_some(doc, "tls.server.subject", cloned(eve, "tls.subject"));
     put_some(doc, "tls.server.issuer", cloned(eve, "tls.issuerdn"));

@@ -391,11 +391,12 @@ pub(crate) fn to_event(
     }
     .ok_or_else(|| format!("field `ts`: `{ts}` is not a time"))?;
 
-    let ns = index_part(path).replace('.', "_");
+    let part = index_part(path);
+    let dataset = format!("zeek.{}", part.replace('.', "_"));
     let mut doc = Doc::new();
     put(&mut doc, "@timestamp", json!(format_timestamp(time)));
     put(&mut doc, "event.module", json!("zeek"));
-    put(&mut doc, "event.dataset", json!(format!("zeek.{ns}")));
+    put(&mut doc, "event.dataset", json!(dataset));
 
     // Every Zeek log with a connection id carries the same endpoints.
     let ip = |key| text(&fields, key).and_then(clean_ip).map(Value::String);
@@ -461,13 +462,13 @@ pub(crate) fn to_event(
     put(&mut doc, "event.category", json!(category));
     put(&mut doc, "event.type", json!(event_type));
 
-    put_namespace(&mut doc, &format!("zeek.{ns}"), fields);
+    put_namespace(&mut doc, &dataset, fields);
     if keep_labels {
         labels.apply(&mut doc);
     }
     Ok(Event {
         id: stable_id(&[path.as_bytes(), raw]),
-        index: format!("logs-zeek-{}", index_part(path)),
+        index: format!("logs-zeek-{part}"),
         kind: path.to_owned(),
         doc: Value::Object(doc),
     })
@@ -588,17 +589,23 @@ pub(crate) fn split_tls_version(version: &str) -> Option<(String, String)> {
     Some((protocol.to_owned(), number))
 }
 
+/// `tls.version_protocol` and `tls.version` from a version as Zeek and
+/// Suricata write it; one not understood is kept whole in `tls.version`.
+pub(crate) fn put_tls_version(doc: &mut Doc, version: &str) {
+    match split_tls_version(version) {
+        Some((protocol, number)) => {
+            put(doc, "tls.version_protocol", json!(protocol));
+            put(doc, "tls.version", json!(number));
+        }
+        None => put(doc, "tls.version", json!(version)),
+    }
+}
+
 fn ssl(doc: &mut Doc, f: &Map<String, Value>) {
     put(doc, "network.protocol", json!("tls"));
     put_some(doc, "tls.server.name", f.get("server_name").cloned());
     if let Some(version) = text(f, "version") {
-        match split_tls_version(version) {
-            Some((protocol, number)) => {
-                put(doc, "tls.version_protocol", json!(protocol));
-                put(doc, "tls.version", json!(number));
-            }
-            None => put(doc, "tls.version", json!(version)),
-        }
+        put_tls_version(doc, version);
     }
     put_some(doc, "tls.cipher", f.get("cipher").cloned());
     put_some(doc, "tls.curve", f.get("curve").cloned());
