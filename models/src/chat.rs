@@ -11,7 +11,7 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models::{quantized_llama, quantized_qwen2};
 use tokenizers::Tokenizer;
 
-use crate::ModelError;
+use crate::{ModelError, format};
 
 enum Weights {
     Qwen2(quantized_qwen2::ModelWeights),
@@ -84,10 +84,6 @@ pub struct Generated {
     pub truncated: bool,
     /// Whether it stopped at a deadline.
     pub timed_out: bool,
-}
-
-fn format(err: impl std::fmt::Display) -> ModelError {
-    ModelError::Format(err.to_string())
 }
 
 impl ChatModel {

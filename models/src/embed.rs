@@ -9,7 +9,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use crate::ModelError;
+use crate::{ModelError, format};
 
 /// Longest input, in tokens; longer texts are cut (MiniLM was trained on 256).
 const MAX_TOKENS: usize = 256;
@@ -22,10 +22,6 @@ pub struct EmbeddingModel {
     pub dimensions: usize,
 }
 
-fn format(err: impl std::fmt::Display) -> ModelError {
-    ModelError::Format(err.to_string())
-}
-
 impl EmbeddingModel {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from a folder.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
@@ -34,10 +30,7 @@ impl EmbeddingModel {
                 .map_err(|e| ModelError::Missing(format!("{}: {e}", dir.join(name).display())))
         };
         let config: Config = serde_json::from_slice(&read("config.json")?).map_err(format)?;
-        let dimensions = serde_json::from_slice::<serde_json::Value>(&read("config.json")?)
-            .ok()
-            .and_then(|c| c["hidden_size"].as_u64())
-            .unwrap_or(384) as usize;
+        let dimensions = config.hidden_size;
         let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?).map_err(format)?;
         // The packaged tokenizer pads every input to 128; pad a batch to its longest instead.
         tokenizer.with_padding(Some(PaddingParams {

@@ -21,3 +21,8 @@ pub enum ModelError {
     #[error("{0}")]
     Input(String),
 }
+
+/// Any failure reading a model's files, as a [`ModelError::Format`].
+pub(crate) fn format(err: impl std::fmt::Display) -> ModelError {
+    ModelError::Format(err.to_string())
+}
