@@ -177,22 +177,8 @@ impl HttpLlm {
         }
     }
 
-    /// Asks the chat model, sending each token to `tokens` as it arrives.
-    pub async fn chat_streaming(
-        &self,
-        messages: &[Message],
-        options: &ChatOptions,
-        tokens: Option<mpsc::Sender<String>>,
-    ) -> Result<ChatResponse, CapabilityError> {
-        let started = Instant::now();
-        let mut response = self
-            .with_retries(|| self.chat_once(messages, options, tokens.clone()))
-            .await?;
-        response.latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
-        Ok(response)
-    }
-
-    async fn chat_once(
+    /// One request to the chat model, streaming each token to `tokens`.
+    async fn attempt(
         &self,
         messages: &[Message],
         options: &ChatOptions,
@@ -485,8 +471,12 @@ impl super::json_mode::ChatOnce for HttpLlm {
         options: &ChatOptions,
         tokens: Option<&mpsc::Sender<String>>,
     ) -> Result<ChatResponse, CapabilityError> {
-        self.chat_streaming(messages, options, tokens.cloned())
-            .await
+        let started = Instant::now();
+        let mut response = self
+            .with_retries(|| self.attempt(messages, options, tokens.cloned()))
+            .await?;
+        response.latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+        Ok(response)
     }
 }
 

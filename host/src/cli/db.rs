@@ -62,11 +62,7 @@ fn parse(flag: &str, text: &str) -> anyhow::Result<Value> {
 
 /// Runs `db`.
 pub fn run(config: &Config, command: &DbCommand) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let db = backends::open_db(config)?;
         let answer = match command {
             DbCommand::Indices { pattern } => {

@@ -57,10 +57,7 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let config = Arc::new(config);
         let backends = backends::open(&config)?;
         let host = SkillHost::start(config, backends)?;

@@ -70,11 +70,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         sc_store::names::validate_index_name(index)
             .map_err(|err| anyhow::anyhow!("--index: {err}"))?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let db = backends::open_db(config)?;
         let started = Instant::now();
         let mut failed_files = 0;

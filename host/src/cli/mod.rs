@@ -114,6 +114,15 @@ impl Cli {
 }
 
 /// Paths given as flags are relative to where the user typed them.
+/// The async runtime a command runs on.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn absolute(path: &std::path::Path) -> String {
     std::env::current_dir()
         .map(|cwd| cwd.join(path))

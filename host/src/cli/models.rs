@@ -143,11 +143,7 @@ fn list(config: &Config) {
 }
 
 fn test(config: &Config, prompt: &str) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let (llm, choice) = backends::open_llm(&config.llm)?;
         println!("provider: {} ({})", choice.provider, choice.reason);
         if let Some(model) = &choice.model {

@@ -34,10 +34,7 @@ pub fn run(config: &Config, command: &RagCommand) -> anyhow::Result<ExitCode> {
         k,
         json,
     } = command;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let opened = backends::open(config)?;
         let rag = &opened.rag;
         let categories = match category {

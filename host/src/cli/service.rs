@@ -47,13 +47,6 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new runs; waiting for running skills");
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 struct Running {
     host: Arc<SkillHost>,
     scheduler: Option<(Arc<Scheduler>, tokio::task::JoinHandle<()>)>,
@@ -99,7 +92,7 @@ impl Running {
 
 /// Runs `sc-host run`.
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let running = start(config, true)?;
         tracing::info!(
             skills = running.host.skills().len(),
@@ -133,7 +126,7 @@ pub fn service(mut config: Config, args: &ServiceArgs) -> anyhow::Result<ExitCod
     let api_only = args.api_only
         || std::env::var("SECURITYCLAW_API_ONLY")
             .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let running = start(config, !api_only)?;
         let state = AppState::new(
             running.host.clone(),

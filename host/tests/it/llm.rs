@@ -213,11 +213,7 @@ async fn ollama_streams_tokens_in_order_and_counts_them() {
     let llm = ollama(&server, &config());
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let answer = llm
-        .chat_streaming(
-            &ask("Is 10.0.0.5 malicious?"),
-            &ChatOptions::default(),
-            Some(tx),
-        )
+        .chat_stream(ask("Is 10.0.0.5 malicious?"), ChatOptions::default(), tx)
         .await
         .expect("answer");
     assert_eq!(answer.content, "The host 10.0.0.5 looks benign.");
