@@ -679,9 +679,7 @@ async fn canned_cluster(statuses: Vec<u16>) -> (String, Arc<std::sync::atomic::A
             (StatusCode::from_u16(status).unwrap(), axum::Json(body))
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = crate::support::serve(app).await;
     (url, calls)
 }
 

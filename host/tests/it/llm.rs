@@ -160,13 +160,7 @@ async fn server(answers: &[&str]) -> Server {
         .route("/v1/chat/completions", post(openai_chat))
         .route("/v1/embeddings", post(openai_embed))
         .with_state(script.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let url = crate::support::serve(app).await;
     Server { url, script }
 }
 

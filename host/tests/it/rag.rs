@@ -438,13 +438,7 @@ async fn canned_opensearch(mapping: &'static str) -> (String, Arc<Mutex<Vec<Seen
         seen: seen.clone(),
         mapping,
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let url = crate::support::serve(app).await;
     (url, seen)
 }
 

@@ -181,3 +181,16 @@ pub fn cluster_url(var: &str) -> Option<String> {
         ),
     }
 }
+
+/// Serves `app` on a free loopback port for the rest of the test; answers
+/// its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
