@@ -32,16 +32,17 @@ pub async fn chat_checked(
     tokens: Option<&mpsc::Sender<String>>,
 ) -> Result<ChatResponse, CapabilityError> {
     let started = Instant::now();
-    let mut answer = backend.chat_once(&messages, &options, tokens).await?;
     if !options.json_mode {
-        return Ok(answer);
+        return backend.chat_once(&messages, &options, tokens).await;
     }
+    // A schema that is not JSON is refused before a model spends time.
     let schema: Option<Value> = match options.json_schema.as_deref() {
         None => None,
         Some(text) => Some(serde_json::from_str(text).map_err(|err| {
             CapabilityError::InvalidInput(format!("json_schema is not valid JSON: {err}"))
         })?),
     };
+    let mut answer = backend.chat_once(&messages, &options, tokens).await?;
     let checked = |content: &str| -> Result<Value, String> {
         let value =
             extract_json(content).ok_or_else(|| "the answer holds no JSON value".to_owned())?;

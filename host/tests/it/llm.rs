@@ -268,6 +268,20 @@ async fn the_chat_channel_hears_every_attempt_and_gets_the_checked_answer() {
 }
 
 #[tokio::test]
+async fn a_schema_that_is_not_json_is_refused_before_the_model_is_asked() {
+    let server = server(&["{}"]).await;
+    let llm = ollama(&server, &config());
+    let options = ChatOptions {
+        json_mode: true,
+        json_schema: Some("{not json".to_owned()),
+        ..ChatOptions::default()
+    };
+    let err = llm.chat(ask("verdict"), options).await.unwrap_err();
+    assert!(matches!(err, CapabilityError::InvalidInput(_)), "{err}");
+    assert!(server.script.lock().expect("script").requests.is_empty());
+}
+
+#[tokio::test]
 async fn json_mode_retries_once_with_the_validation_error() {
     let schema = json!({"type": "object", "required": ["verdict"], "properties": {"verdict": {"enum": ["benign", "malicious"]}}});
     for make in [ollama as fn(&Server, &LlmConfig) -> HttpLlm, openai] {
