@@ -110,7 +110,7 @@ impl ChatModel {
             .get(&format!("{architecture}.context_length"))
             .and_then(|v| v.to_u32().ok())
             .unwrap_or(2048) as usize;
-        let (tokenizer, vocab) = crate::gguf_tokenizer::from_gguf(&content)?;
+        let tokenizer = crate::gguf_tokenizer::from_gguf(&content)?;
         let device = Device::Cpu;
         let weights = match architecture.as_str() {
             "qwen2" => Weights::Qwen2(
@@ -130,7 +130,7 @@ impl ChatModel {
         };
         let stop = ["<|im_end|>", "<|endoftext|>", "</s>"]
             .iter()
-            .filter_map(|t| vocab.get(*t).copied())
+            .filter_map(|t| tokenizer.token_to_id(t))
             .collect();
         Ok(Self {
             weights,

@@ -2,8 +2,6 @@
 //! vocabulary and merges that llama.cpp stores), so a GGUF file is all a
 //! chat model needs: no separate tokenizer.json to fetch or to mismatch.
 
-use std::collections::HashMap;
-
 use candle_core::quantized::gguf_file::{Content, Value};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::BPE;
@@ -36,8 +34,8 @@ fn strings(content: &Content, key: &str) -> Result<Vec<String>, ModelError> {
         .collect()
 }
 
-/// The tokenizer a GGUF file describes, and the id of each token by text.
-pub fn from_gguf(content: &Content) -> Result<(Tokenizer, HashMap<String, u32>), ModelError> {
+/// The tokenizer a GGUF file describes.
+pub fn from_gguf(content: &Content) -> Result<Tokenizer, ModelError> {
     let model = content
         .metadata
         .get("tokenizer.ggml.model")
@@ -55,7 +53,7 @@ pub fn from_gguf(content: &Content) -> Result<(Tokenizer, HashMap<String, u32>),
         Some(Value::Array(values)) => values.iter().map(|v| v.to_i32().unwrap_or(1)).collect(),
         _ => Vec::new(),
     };
-    let vocab: HashMap<String, u32> = tokens
+    let vocab: tokenizers::models::bpe::Vocab = tokens
         .iter()
         .enumerate()
         .map(|(id, token)| (token.clone(), u32::try_from(id).unwrap_or(u32::MAX)))
@@ -65,13 +63,7 @@ pub fn from_gguf(content: &Content) -> Result<(Tokenizer, HashMap<String, u32>),
         .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
         .collect();
     let bpe = BPE::builder()
-        .vocab_and_merges(
-            vocab
-                .clone()
-                .into_iter()
-                .collect::<tokenizers::models::bpe::Vocab>(),
-            merges,
-        )
+        .vocab_and_merges(vocab, merges)
         .build()
         .map_err(|e| ModelError::Format(format!("building the tokenizer: {e}")))?;
     let mut tokenizer = Tokenizer::new(bpe);
@@ -84,5 +76,5 @@ pub fn from_gguf(content: &Content) -> Result<(Tokenizer, HashMap<String, u32>),
         .map(|(token, _)| AddedToken::from(token.clone(), true))
         .collect();
     tokenizer.add_special_tokens(&special);
-    Ok((tokenizer, vocab))
+    Ok(tokenizer)
 }
