@@ -151,9 +151,9 @@ fn attribute<'a>(sys: &'a Map<String, Value>, key: &str, attr: &str) -> Option<&
 /// `EventData` as a flat name → value map. Named `<Data Name="…">` items come out of the
 /// evtx crate as keys; unnamed ones as a `Data` array, kept as `param1`, `param2`, … like
 /// Winlogbeat does.
-fn event_data(event: &Map<String, Value>) -> Map<String, Value> {
+fn event_data(event_data: Option<Value>) -> Map<String, Value> {
     let mut out = Map::new();
-    let Some(Value::Object(data)) = event.get("EventData") else {
+    let Some(Value::Object(data)) = event_data else {
         return out;
     };
     for (key, value) in data {
@@ -161,17 +161,23 @@ fn event_data(event: &Map<String, Value>) -> Map<String, Value> {
             continue;
         }
         if key == "Data" {
-            let items = match value.get("#text").unwrap_or(value) {
-                Value::Array(items) => items.clone(),
+            let value = match value {
+                Value::Object(mut data) if data.contains_key("#text") => {
+                    data.remove("#text").unwrap_or(Value::Null)
+                }
+                other => other,
+            };
+            let items = match value {
+                Value::Array(items) => items,
                 Value::Null => Vec::new(),
-                single => vec![single.clone()],
+                single => vec![single],
             };
             for (i, item) in items.into_iter().enumerate() {
                 out.insert(format!("param{}", i + 1), item);
             }
             continue;
         }
-        out.insert(key.clone(), value.clone());
+        out.insert(key, value);
     }
     out
 }
@@ -443,7 +449,7 @@ pub(crate) fn to_event(mut record: Value, header_record_id: u64) -> Result<Event
         .and_then(Value::as_str)
         .and_then(parse_time_text)
         .ok_or("EVTX record without a readable TimeCreated")?;
-    let data = event_data(&event);
+    let data = event_data(event.remove("EventData"));
 
     let slug = channel_index_part(&channel);
     let mut doc = Doc::new();
@@ -510,10 +516,9 @@ pub(crate) fn to_event(mut record: Value, header_record_id: u64) -> Result<Event
     if let Some(Value::Object(user_data)) = event.remove("UserData") {
         let mut user_data = user_data;
         user_data.retain(|k, _| k != "#attributes");
+        // `common_fields` reads named fields only: `#attributes` is no matter.
         if let Some((_, Value::Object(inner))) = user_data.iter().next() {
-            let mut inner = inner.clone();
-            inner.remove("#attributes");
-            common_fields(&mut doc, &inner);
+            common_fields(&mut doc, inner);
         }
         put(&mut doc, "winlog.user_data", Value::Object(user_data));
     }
