@@ -37,11 +37,15 @@ pub(crate) fn to_event(
     let time = parse_time_text(stamp)
         .ok_or_else(|| format!("field `timestamp`: `{stamp}` is not a time"))?;
 
-    let ns = index_part(&event_type).replace('.', "_");
+    let part = index_part(&event_type);
     let mut doc = Doc::new();
     put(&mut doc, "@timestamp", json!(format_timestamp(time)));
     put(&mut doc, "event.module", json!("suricata"));
-    put(&mut doc, "event.dataset", json!(format!("suricata.{ns}")));
+    put(
+        &mut doc,
+        "event.dataset",
+        json!(format!("suricata.{}", part.replace('.', "_"))),
+    );
 
     let ip = |key| text(&eve, key).and_then(clean_ip).map(Value::String);
     put_some(&mut doc, "source.ip", ip("src_ip"));
@@ -150,7 +154,7 @@ pub(crate) fn to_event(
     }
     Ok(Event {
         id: stable_id(&[event_type.as_bytes(), raw]),
-        index: format!("logs-suricata-{}", index_part(&event_type)),
+        index: format!("logs-suricata-{part}"),
         kind: event_type,
         doc: Value::Object(doc),
     })
