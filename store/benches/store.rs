@@ -3,6 +3,11 @@
 //! and on a synthetic 1M-event Zeek conn log, and the latency of a
 //! terms + date_histogram + cardinality aggregation over those 1M events.
 //!
+//! Two more lines bound what the store itself can do: the same events,
+//! parsed beforehand, written through `Store::bulk` (indexing only), and
+//! written straight into tantivy with nothing else in the way (two threads,
+//! one commit, no merges): the engine's own ceiling on this machine.
+//!
 //! `cargo bench -p sc-store` runs it in full; `cargo test --benches` runs a
 //! 20k-event pass to prove it still works.
 
@@ -12,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use sc_ingest::{Options, Record};
 use sc_store::Store;
+use sc_store::document::EventDoc;
+use sc_store::schema::Fields;
 use serde_json::json;
 
 const BATCH: usize = 20_000;
@@ -83,6 +90,87 @@ fn synthetic_conn_log(dir: &Path, n: u64) -> PathBuf {
     path
 }
 
+/// Up to `limit` events of a log, parsed into memory.
+fn parse_events(path: &Path, limit: usize) -> Vec<(String, serde_json::Value)> {
+    sc_ingest::open(path, &Options::default())
+        .expect("open log")
+        .filter_map(|record| match record {
+            Record::Event(event) => Some((event.id, event.doc)),
+            _ => None,
+        })
+        .take(limit)
+        .collect()
+}
+
+/// Events already parsed, written through `Store::bulk` in ingest batches:
+/// the store's share of the ingest pipeline.
+fn index_only(dir: &Path, events: Vec<(String, serde_json::Value)>) -> f64 {
+    let store = Store::open(dir).expect("store");
+    let n = events.len();
+    let mut batches = Vec::new();
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        batches.push(
+            events
+                .by_ref()
+                .take(BATCH)
+                .map(|(id, doc)| (Some(id), doc))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let started = Instant::now();
+    for batch in batches {
+        store.bulk("logs-zeek-conn", batch).expect("bulk");
+    }
+    store.close_writer().expect("close the writer");
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The store's schema with its inverted indices taken out: every field a
+/// column and nothing more (the least tantivy can be asked to write).
+fn columns_only_schema() -> (tantivy::schema::Schema, Fields) {
+    use tantivy::schema::{FAST, JsonObjectOptions, STORED, Schema};
+    let mut builder = Schema::builder();
+    let columns = JsonObjectOptions::default()
+        .set_fast("raw")
+        .set_expand_dots_enabled();
+    let fields = Fields {
+        uid: builder.add_text_field("_uid", FAST),
+        id: builder.add_text_field("_id", FAST | STORED),
+        index: builder.add_text_field("_index", FAST | STORED),
+        source: builder.add_text_field("_source", STORED),
+        kw: builder.add_json_field("kw", columns.clone()),
+        text: builder.add_json_field("text", columns),
+    };
+    (builder.build(), fields)
+}
+
+/// Events already parsed and made into documents, written by tantivy alone:
+/// two indexing threads, one commit, no merges, no id checks.
+fn tantivy_alone(
+    dir: &Path,
+    (schema, fields): (tantivy::schema::Schema, Fields),
+    events: Vec<(String, serde_json::Value)>,
+) -> f64 {
+    std::fs::create_dir_all(dir).expect("dir");
+    let index = tantivy::Index::create_in_dir(dir, schema).expect("index");
+    let mut writer = index
+        .writer_with_num_threads::<EventDoc>(2, 1 << 30)
+        .expect("writer");
+    writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+    let docs: Vec<EventDoc> = events
+        .into_iter()
+        .map(|(id, doc)| EventDoc::new(fields, "logs-zeek-conn", &id, doc))
+        .collect();
+    let n = docs.len();
+    let started = Instant::now();
+    for doc in docs {
+        writer.add_document(doc).expect("add");
+    }
+    writer.commit().expect("commit");
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -126,6 +214,25 @@ fn main() {
     println!(
         "parse only (log -> ECS, no indexing): {parsed} events in {seconds:.2} s = {:.0} events/s",
         parsed as f64 / seconds
+    );
+    let sample = n.min(200_000) as usize;
+    let rate = index_only(&dir.path().join("index-only"), parse_events(&log, sample));
+    println!("index only (parsed beforehand, Store::bulk): {sample} events = {rate:.0} events/s");
+    let rate = tantivy_alone(
+        &dir.path().join("tantivy-alone"),
+        Fields::build(),
+        parse_events(&log, sample),
+    );
+    println!(
+        "tantivy alone (built beforehand, 2 threads, one commit, no merges): {sample} events = {rate:.0} events/s"
+    );
+    let rate = tantivy_alone(
+        &dir.path().join("columns-only"),
+        columns_only_schema(),
+        parse_events(&log, sample),
+    );
+    println!(
+        "tantivy alone, columns only (no inverted index at all): {sample} events = {rate:.0} events/s"
     );
     let store = Store::open(&dir.path().join("synthetic")).expect("store");
     let started = Instant::now();

@@ -16,6 +16,7 @@
 mod agg_dates;
 pub mod aggs;
 pub mod datemath;
+pub mod document;
 mod error;
 pub mod names;
 pub mod query;
@@ -38,12 +39,16 @@ use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLi
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{IndexRecordOption, Value as _};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
+use document::EventDoc;
 pub use error::StoreError;
 use error::invalid;
 use query::QueryContext;
 use schema::Fields;
+
+/// The store's index writer.
+type IndexWriter = tantivy::IndexWriter<EventDoc>;
 
 /// Largest `from + size` of a search, as `index.max_result_window`.
 pub const MAX_RESULT_WINDOW: usize = 10_000;
@@ -249,24 +254,11 @@ impl Store {
                 None => new_id(),
             };
             catalog_changed |= schema::collect_types("", &source, &mut types);
-            let mut doc = TantivyDocument::default();
-            let uid = format!("{index}\0{id}");
-            doc.add_text(self.fields.uid, &uid);
-            doc.add_text(self.fields.id, &id);
-            doc.add_text(self.fields.index, index);
-            doc.add_text(self.fields.source, source.to_string());
-            if schema::has_long_strings(&source) {
-                doc.add_field_value(self.fields.kw, &schema::keyword_view(&source));
-            } else {
-                doc.add_field_value(self.fields.kw, &source);
-            }
-            if let Some(text) = schema::text_view(&source) {
-                doc.add_field_value(self.fields.text, &text);
-            }
+            let doc = EventDoc::new(self.fields, index, &id, source);
             // Replacing needs a delete, which costs a lookup in every segment at
             // commit; skip it for ids the index has never seen (a first ingest).
-            let uid_term = Term::from_field_text(self.fields.uid, &uid);
-            if !batch_ids.insert(uid.clone()) || searcher.doc_freq(&uid_term)? > 0 {
+            let uid_term = Term::from_field_text(self.fields.uid, doc.uid());
+            if !batch_ids.insert(doc.uid().to_owned()) || searcher.doc_freq(&uid_term)? > 0 {
                 writer.delete_term(uid_term);
             }
             writer.add_document(doc)?;
