@@ -7,11 +7,13 @@
 //! [`aggs::SUPPORTED_AGGS`]. Anything else is an
 //! [`StoreError::InvalidRequest`] naming the clause.
 //!
-//! Durability: each bulk request is one tantivy commit, and the index
-//! catalog (names and field types) travels in that commit's payload, so
-//! after a crash the store is at the last commit, catalog included. The
-//! index's write lock is held only for the length of a bulk request, so
-//! several processes (a running service and an ingest) take turns writing.
+//! Durability: each bulk request is one tantivy commit; a bulk load stages
+//! batches and commits now and then ([`Store::stage`], [`Store::commit`]).
+//! The index catalog (names and field types) travels in each commit's
+//! payload, so after a crash the store is at the last commit, catalog
+//! included. The index's write lock is held only while writing (and a
+//! second after), so several processes (a running service and an ingest)
+//! take turns writing.
 
 mod agg_dates;
 pub mod aggs;
@@ -24,7 +26,7 @@ pub mod query_string;
 pub mod schema;
 pub mod sort;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,10 +65,35 @@ const WRITE_LOCK_WAIT: Duration = Duration::from_secs(30);
 /// batch; then the write lock is let go, so another process can write.
 const WRITER_LINGER: Duration = Duration::from_secs(1);
 
-/// The open writer and when it last wrote.
+/// The open writer, when it last wrote, and what it holds uncommitted.
 struct OpenWriter {
     writer: IndexWriter,
     last_write: Instant,
+    staged: Option<Staged>,
+}
+
+/// Writes not yet committed: the catalog they need, and their keys (the
+/// index cannot answer for them before the commit).
+struct Staged {
+    catalog: Catalog,
+    uids: HashSet<String>,
+}
+
+impl OpenWriter {
+    /// Commits the staged writes, the catalog in the commit's payload, so a
+    /// crash leaves documents and catalog at the same commit. Answers the
+    /// commit's opstamp and catalog; nothing when nothing was staged.
+    fn commit(&mut self) -> Result<Option<(u64, Catalog)>, StoreError> {
+        let Some(staged) = self.staged.take() else {
+            return Ok(None);
+        };
+        let payload = serde_json::to_string(&staged.catalog)
+            .map_err(|e| storage("writing the index catalog", e))?;
+        let mut commit = self.writer.prepare_commit()?;
+        commit.set_payload(&payload);
+        let opstamp = commit.commit()?;
+        Ok(Some((opstamp, staged.catalog)))
+    }
 }
 
 /// What a bulk request did.
@@ -175,7 +202,45 @@ impl Store {
         index: &str,
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, StoreError> {
-        names::validate_index_name(index)?;
+        self.write(|store, open| {
+            let outcome = store.stage_into(open, index, documents)?;
+            store.commit_open(open)?;
+            Ok(outcome)
+        })
+    }
+
+    /// Indexes documents into one index without committing them: a bulk
+    /// load stages many batches and commits now and then ([`Store::commit`]),
+    /// since every commit leaves a segment that merges must write again.
+    /// Staged documents are invisible to searches and lost if the process
+    /// dies; an idle writer and [`Store::close_writer`] commit them.
+    pub fn stage(
+        &self,
+        index: &str,
+        documents: Vec<(Option<String>, Value)>,
+    ) -> Result<BulkOutcome, StoreError> {
+        self.write(|store, open| store.stage_into(open, index, documents))
+    }
+
+    /// Commits what [`Store::stage`] wrote, making it durable and searchable.
+    pub fn commit(&self) -> Result<(), StoreError> {
+        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(open) = guard.as_mut() else {
+            return Ok(()); // nothing staged: an idle writer committed on closing
+        };
+        if let Err(err) = self.commit_open(open) {
+            guard.take();
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Runs a write on the open writer, opening it (and taking the write
+    /// lock) first if need be.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&Self, &mut OpenWriter) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
             // A writer of this process closing in the background still holds
@@ -185,51 +250,52 @@ impl Store {
             *guard = Some(OpenWriter {
                 writer,
                 last_write: Instant::now(),
+                staged: None,
             });
         }
         let Some(open) = guard.as_mut() else {
             return Err(storage("the store's writer", "missing"));
         };
-        match self.write_batch(&mut open.writer, index, documents) {
-            Ok((outcome, opstamp, catalog)) => {
+        match work(self, open) {
+            Ok(answer) => {
                 open.last_write = Instant::now();
                 drop(guard);
-                *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = (opstamp, catalog);
-                self.reader.reload()?;
                 self.close_writer_when_idle();
-                Ok(outcome)
+                Ok(answer)
             }
             Err(err) => {
-                // Dropping the writer discards the half-written batch (a
-                // later commit must not carry it) and lets go of the lock.
+                // Dropping the writer discards what is uncommitted (a later
+                // commit must not carry half a batch) and lets go of the lock.
                 guard.take();
                 Err(err)
             }
         }
     }
 
-    /// Adds one batch through `writer` and commits it; answers what was
-    /// indexed, the commit's opstamp and the catalog it carries.
-    fn write_batch(
+    /// Adds documents to the open writer, uncommitted.
+    fn stage_into(
         &self,
-        writer: &mut IndexWriter,
+        open: &mut OpenWriter,
         index: &str,
         documents: Vec<(Option<String>, Value)>,
-    ) -> Result<(BulkOutcome, u64, Catalog), StoreError> {
+    ) -> Result<BulkOutcome, StoreError> {
+        names::validate_index_name(index)?;
+        if open.staged.is_none() {
+            // What other processes committed is the base: their catalog, and
+            // their documents for replacing by id (the reader follows). None
+            // commits while this writer holds the lock.
+            self.refresh_catalog()?;
+            open.staged = Some(Staged {
+                catalog: self.catalog().1.clone(),
+                uids: HashSet::new(),
+            });
+        }
+        let Some(staged) = open.staged.as_mut() else {
+            return Err(storage("the store's writer", "no staged writes"));
+        };
         let mut outcome = BulkOutcome::default();
-        // What other processes committed is the base: their catalog, and
-        // their documents for replacing by id (the reader follows).
-        self.refresh_catalog()?;
         let searcher = self.reader.searcher();
-        let mut batch_ids = std::collections::HashSet::new();
-        let mut types = self
-            .catalog()
-            .1
-            .indices
-            .get(index)
-            .cloned()
-            .unwrap_or_default();
-        let mut catalog_changed = !self.catalog().1.indices.contains_key(index);
+        let types = staged.catalog.indices.entry(index.to_owned()).or_default();
         for (position, (id, source)) in documents.into_iter().enumerate() {
             if !source.is_object() {
                 outcome.failed += 1;
@@ -253,27 +319,28 @@ impl Store {
                 Some(id) => id,
                 None => new_id(),
             };
-            catalog_changed |= schema::collect_types("", &source, &mut types);
+            schema::collect_types("", &source, types);
             let doc = EventDoc::new(self.fields, index, &id, source);
             // Replacing needs a delete, which costs a lookup in every segment at
             // commit; skip it for ids the index has never seen (a first ingest).
             let uid_term = Term::from_field_text(self.fields.uid, doc.uid());
-            if !batch_ids.insert(doc.uid().to_owned()) || searcher.doc_freq(&uid_term)? > 0 {
-                writer.delete_term(uid_term);
+            if !staged.uids.insert(doc.uid().to_owned()) || searcher.doc_freq(&uid_term)? > 0 {
+                open.writer.delete_term(uid_term);
             }
-            writer.add_document(doc)?;
+            open.writer.add_document(doc)?;
             outcome.indexed += 1;
         }
-        let mut catalog = self.catalog().1.clone();
-        if catalog_changed {
-            catalog.indices.insert(index.to_owned(), types);
+        Ok(outcome)
+    }
+
+    /// Commits the open writer's staged documents with the catalog they need,
+    /// and shows them to searches.
+    fn commit_open(&self, open: &mut OpenWriter) -> Result<(), StoreError> {
+        if let Some((opstamp, catalog)) = open.commit()? {
+            *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = (opstamp, catalog);
+            self.reader.reload()?;
         }
-        let payload =
-            serde_json::to_string(&catalog).map_err(|e| storage("writing the index catalog", e))?;
-        let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&payload);
-        let opstamp = commit.commit()?;
-        Ok((outcome, opstamp, catalog))
+        Ok(())
     }
 
     /// Closes the writer now, after the merges it started: a process that
@@ -284,7 +351,10 @@ impl Store {
         let open = guard.take();
         drop(guard);
         match open {
-            Some(open) => open.writer.wait_merging_threads()?,
+            Some(mut open) => {
+                self.commit_open(&mut open)?;
+                open.writer.wait_merging_threads()?;
+            }
             // The idle closer may hold it, merging: wait for it to finish.
             None => drop(self.merging.lock().unwrap_or_else(PoisonError::into_inner)),
         }
@@ -294,8 +364,8 @@ impl Store {
 
     /// Closes the writer once no write has come for [`WRITER_LINGER`],
     /// letting go of the write lock so another sc-host can write (an ingest
-    /// beside a running service). Merges it started finish first, as they
-    /// write to the index too.
+    /// beside a running service). Staged writes are committed, and merges
+    /// it started finish first, as they write to the index too.
     fn close_writer_when_idle(&self) {
         if self.closing.swap(true, Ordering::SeqCst) {
             return; // a closer is already waiting
@@ -321,11 +391,16 @@ impl Store {
                     // that finds no writer waits for these merges.
                     let _merging = merging.lock().unwrap_or_else(PoisonError::into_inner);
                     drop(guard);
-                    if let Some(open) = open
-                        && let Err(err) = open.writer.wait_merging_threads()
-                    {
-                        // The commits stand; only a merge was lost.
-                        tracing::warn!(error = %err, "a store merge failed; the data is intact");
+                    if let Some(mut open) = open {
+                        // Searches see this commit when the reader next
+                        // follows meta.json; the catalog is re-read with it.
+                        if let Err(err) = open.commit() {
+                            tracing::error!(error = %err, "committing staged documents failed; re-run the load that wrote them");
+                        }
+                        if let Err(err) = open.writer.wait_merging_threads() {
+                            // The commits stand; only a merge was lost.
+                            tracing::warn!(error = %err, "a store merge failed; the data is intact");
+                        }
                     }
                     return;
                 }

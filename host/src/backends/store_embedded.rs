@@ -78,6 +78,26 @@ impl DbBackend for EmbeddedDb {
         })
     }
 
+    async fn bulk_load(
+        &self,
+        index: &str,
+        documents: Vec<(Option<String>, Value)>,
+    ) -> Result<BulkOutcome, CapabilityError> {
+        let index = index.to_owned();
+        let outcome = self
+            .blocking(move |store| store.stage(&index, documents))
+            .await?;
+        Ok(BulkOutcome {
+            indexed: outcome.indexed,
+            failed: outcome.failed,
+            errors: outcome.errors,
+        })
+    }
+
+    async fn commit_writes(&self) -> Result<(), CapabilityError> {
+        self.blocking(Store::commit).await
+    }
+
     async fn finish_writes(&self) -> Result<(), CapabilityError> {
         self.blocking(Store::close_writer).await
     }

@@ -46,9 +46,24 @@ pub trait DbBackend: Send + Sync {
         index: &str,
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, CapabilityError>;
-    /// Finishes what earlier writes left running (the embedded store's
-    /// segment merges), so a process that wrote a lot can exit leaving the
-    /// store compact. Clusters do this themselves.
+    /// Indexes documents for a bulk load. The embedded store stages them
+    /// uncommitted (unseen by searches, lost if the process dies) until
+    /// [`DbBackend::commit_writes`], since each commit costs merges later;
+    /// a cluster indexes them as [`DbBackend::bulk_index`] does.
+    async fn bulk_load(
+        &self,
+        index: &str,
+        documents: Vec<(Option<String>, Value)>,
+    ) -> Result<BulkOutcome, CapabilityError> {
+        self.bulk_index(index, documents).await
+    }
+    /// Makes what [`DbBackend::bulk_load`] wrote durable and searchable.
+    async fn commit_writes(&self) -> Result<(), CapabilityError> {
+        Ok(())
+    }
+    /// Commits what is staged and finishes what earlier writes left running
+    /// (the embedded store's segment merges), so a process that wrote a lot
+    /// can exit leaving the store compact. Clusters do this themselves.
     async fn finish_writes(&self) -> Result<(), CapabilityError> {
         Ok(())
     }

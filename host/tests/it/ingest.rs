@@ -162,7 +162,14 @@ fn an_ingest_killed_midway_completes_on_a_rerun_without_duplicates() {
     std::fs::write(&log, text).unwrap();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_sc-host"))
-        .args(["ingest", log.to_str().unwrap(), "--batch-size", "2000"])
+        .args([
+            "ingest",
+            log.to_str().unwrap(),
+            "--batch-size",
+            "2000",
+            "--commit-every",
+            "2000",
+        ])
         .env("SC_DATA_DIR", &data)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

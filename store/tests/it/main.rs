@@ -546,3 +546,58 @@ fn two_processes_on_one_store_take_turns_writing() {
         "both catalogs survive"
     );
 }
+
+#[test]
+fn a_staged_load_is_seen_at_its_commit_and_keeps_one_copy_per_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = Store::open(&path).unwrap();
+    store.stage("logs-load", flows()[..3].to_vec()).unwrap();
+    // The same ids again before any commit, and a second index.
+    store.stage("logs-load", flows()).unwrap();
+    store
+        .stage("logs-other", vec![(Some("x".into()), json!({"n": 1}))])
+        .unwrap();
+    assert_eq!(
+        store.count("*", None).unwrap(),
+        0,
+        "nothing before the commit"
+    );
+    store.commit().unwrap();
+    assert_eq!(store.count("logs-load", None).unwrap(), 5);
+    assert_eq!(store.count("logs-other", None).unwrap(), 1);
+    let mapping = store.mappings("logs-load").unwrap();
+    assert_eq!(
+        mapping["logs-load"]["mappings"]["properties"]["source"]["properties"]["ip"]["type"],
+        json!("ip"),
+        "the catalog came with the commit"
+    );
+
+    // Staged again: closing the writer commits, as an ingest's end does.
+    store.stage("logs-load", flows()).unwrap();
+    store
+        .stage("logs-late", vec![(Some("y".into()), json!({"n": 2}))])
+        .unwrap();
+    store.close_writer().unwrap();
+    let reopened = Store::open(&path).unwrap();
+    assert_eq!(reopened.count("logs-load", None).unwrap(), 5);
+    assert_eq!(reopened.count("logs-late", None).unwrap(), 1);
+
+    // Left staged and idle, the writer commits before it lets the lock go.
+    store
+        .stage("logs-idle", vec![(Some("z".into()), json!({"n": 3}))])
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while Store::open(&path)
+        .unwrap()
+        .count("logs-idle*", None)
+        .unwrap()
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle writer never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
