@@ -170,7 +170,8 @@ fn tantivy_alone(
     std::fs::create_dir_all(dir).expect("dir");
     let index = tantivy::Index::create_in_dir(dir, schema).expect("index");
     let mut writer = index
-        .writer_with_num_threads::<EventDoc>(2, 1 << 30)
+        // The store's writer memory.
+        .writer_with_num_threads::<EventDoc>(2, 128 << 20)
         .expect("writer");
     writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
     let docs: Vec<EventDoc> = events

@@ -1,9 +1,10 @@
-//! The document the indexer is handed: the parsed JSON moved in, read by
-//! tantivy in place instead of copied into a `TantivyDocument`.
+//! The document the indexer is handed: the parsed JSON moved in and read
+//! by tantivy in place, instead of copied into a `TantivyDocument`.
 //!
 //! Building a `TantivyDocument` copied every key and string of an event on
-//! the one thread that feeds the writer; this type moves the event in and
-//! leaves the reading (and the `_source` text) to the indexing threads.
+//! the one thread that feeds the writer. Now that thread only works out
+//! the keyword and text views (copies, and only when they differ from the
+//! event); the indexing threads read the event and write its `_source`.
 
 use std::sync::OnceLock;
 
@@ -24,7 +25,9 @@ pub struct EventDoc {
     /// The keyword view, when it differs from the source (over-long strings).
     keyword_view: Option<Value>,
     text_view: Option<Value>,
-    /// `_source` as text, written by the indexing thread that first reads it.
+    /// `_source` as text, written by the indexing thread that first reads
+    /// it: tantivy walks a document's fields more than once (indexing,
+    /// columns, stored fields), and the text must be made only once.
     source_text: OnceLock<String>,
 }
 
@@ -122,7 +125,7 @@ impl<'a> TantivyValue<'a> for FieldValue<'a> {
             Self::Json(leaf) => match TantivyValue::as_value(&leaf) {
                 ReferenceValue::Leaf(leaf) => ReferenceValue::Leaf(leaf),
                 ReferenceValue::Array(_) | ReferenceValue::Object(_) => {
-                    ReferenceValue::Leaf(ReferenceValueLeaf::Null)
+                    unreachable!("arrays and objects are matched above")
                 }
             },
         }

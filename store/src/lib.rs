@@ -25,13 +25,12 @@ pub mod query;
 pub mod query_string;
 pub mod schema;
 pub mod sort;
+mod writer;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{PoisonError, RwLock};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -48,53 +47,10 @@ pub use error::StoreError;
 use error::invalid;
 use query::QueryContext;
 use schema::Fields;
-
-/// The store's index writer.
-type IndexWriter = tantivy::IndexWriter<EventDoc>;
+use writer::{OpenWriter, Staged, Writers};
 
 /// Largest `from + size` of a search, as `index.max_result_window`.
 pub const MAX_RESULT_WINDOW: usize = 10_000;
-
-/// Writer memory: enough for large ingest batches on a small machine.
-const WRITER_MEMORY_BYTES: usize = 128 << 20;
-
-/// How long a write waits while another process writes to the store.
-const WRITE_LOCK_WAIT: Duration = Duration::from_secs(30);
-
-/// How long the writer stays open after a write, ready for an ingest's next
-/// batch; then the write lock is let go, so another process can write.
-const WRITER_LINGER: Duration = Duration::from_secs(1);
-
-/// The open writer, when it last wrote, and what it holds uncommitted.
-struct OpenWriter {
-    writer: IndexWriter,
-    last_write: Instant,
-    staged: Option<Staged>,
-}
-
-/// Writes not yet committed: the catalog they need, and their keys (the
-/// index cannot answer for them before the commit).
-struct Staged {
-    catalog: Catalog,
-    uids: HashSet<String>,
-}
-
-impl OpenWriter {
-    /// Commits the staged writes, the catalog in the commit's payload, so a
-    /// crash leaves documents and catalog at the same commit. Answers the
-    /// commit's opstamp and catalog; nothing when nothing was staged.
-    fn commit(&mut self) -> Result<Option<(u64, Catalog)>, StoreError> {
-        let Some(staged) = self.staged.take() else {
-            return Ok(None);
-        };
-        let payload = serde_json::to_string(&staged.catalog)
-            .map_err(|e| storage("writing the index catalog", e))?;
-        let mut commit = self.writer.prepare_commit()?;
-        commit.set_payload(&payload);
-        let opstamp = commit.commit()?;
-        Ok(Some((opstamp, staged.catalog)))
-    }
-}
 
 /// What a bulk request did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,15 +73,10 @@ struct Catalog {
 pub struct Store {
     index: Index,
     fields: Fields,
-    /// Opened by a write and closed [`WRITER_LINGER`] after the last one, so
-    /// readers never hold the index's write lock and writers hold it only
-    /// while they write.
-    writer: Arc<Mutex<Option<OpenWriter>>>,
-    /// Whether a thread is waiting to close the writer.
-    closing: Arc<AtomicBool>,
-    /// Held while a closed writer's merges finish, so [`Store::close_writer`]
-    /// can wait for a close already under way.
-    merging: Arc<Mutex<()>>,
+    /// Opened by a write and closed a second after the last one, so readers
+    /// never hold the index's write lock and writers hold it only while
+    /// they write.
+    writers: Writers,
     reader: IndexReader,
     catalog: RwLock<(u64, Catalog)>,
 }
@@ -159,9 +110,7 @@ impl Store {
         let store = Self {
             index,
             fields,
-            writer: Arc::new(Mutex::new(None)),
-            closing: Arc::new(AtomicBool::new(false)),
-            merging: Arc::new(Mutex::new(())),
+            writers: Writers::new(),
             reader,
             catalog: RwLock::new((u64::MAX, Catalog::default())),
         };
@@ -171,22 +120,36 @@ impl Store {
 
     /// Re-reads the catalog when the last commit is not the one it came from.
     fn refresh_catalog(&self) -> Result<(), StoreError> {
-        let metas = self.index.load_metas()?;
-        if self
-            .catalog
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            == metas.opstamp
-        {
+        let opstamp = self.index.load_metas()?.opstamp;
+        if self.catalog().0 == opstamp {
             return Ok(());
         }
+        let (opstamp, catalog) = self.last_commit_catalog()?;
+        self.publish_catalog(opstamp, catalog)
+    }
+
+    /// The last commit's opstamp and catalog, read from its payload.
+    fn last_commit_catalog(&self) -> Result<(u64, Catalog), StoreError> {
+        let metas = self.index.load_metas()?;
         let catalog = match metas.payload {
             Some(payload) => serde_json::from_str(&payload)
                 .map_err(|e| storage("reading the index catalog", e))?,
             None => Catalog::default(),
         };
-        *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = (metas.opstamp, catalog);
+        Ok((metas.opstamp, catalog))
+    }
+
+    /// Makes a commit's catalog the one searches use, unless a newer one
+    /// already is (two threads may have read two commits), and has the
+    /// reader follow.
+    fn publish_catalog(&self, opstamp: u64, catalog: Catalog) -> Result<(), StoreError> {
+        {
+            let mut current = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
+            // `u64::MAX` stands for none read yet.
+            if current.0 == u64::MAX || opstamp > current.0 {
+                *current = (opstamp, catalog);
+            }
+        }
         self.reader.reload()?;
         Ok(())
     }
@@ -195,16 +158,18 @@ impl Store {
         self.catalog.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Indexes documents into one index and commits. A document with the id
-    /// of one already in the index replaces it.
+    /// Indexes documents into one index and commits them (with anything
+    /// staged before). A document with the id of one already in the index
+    /// replaces it.
     pub fn bulk(
         &self,
         index: &str,
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, StoreError> {
+        names::validate_index_name(index)?;
         self.write(|store, open| {
             let outcome = store.stage_into(open, index, documents)?;
-            store.commit_open(open)?;
+            store.commit_and_publish(open)?;
             Ok(outcome)
         })
     }
@@ -219,17 +184,20 @@ impl Store {
         index: &str,
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, StoreError> {
+        names::validate_index_name(index)?;
         self.write(|store, open| store.stage_into(open, index, documents))
     }
 
     /// Commits what [`Store::stage`] wrote, making it durable and searchable.
     pub fn commit(&self) -> Result<(), StoreError> {
-        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(open) = guard.as_mut() else {
-            return Ok(()); // nothing staged: an idle writer committed on closing
+        let mut slot = self.writers.lock();
+        slot.check_nothing_lost()?;
+        let Some(open) = slot.open.as_mut() else {
+            return Ok(()); // the idle closer committed it, under this lock
         };
-        if let Err(err) = self.commit_open(open) {
-            guard.take();
+        if let Err(err) = self.commit_and_publish(open) {
+            // A writer that failed to commit must not carry its batch on.
+            slot.open.take();
             return Err(err);
         }
         Ok(())
@@ -241,32 +209,23 @@ impl Store {
         &self,
         work: impl FnOnce(&Self, &mut OpenWriter) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if guard.is_none() {
-            // A writer of this process closing in the background still holds
-            // the lock until its merges end: wait for it, however long.
-            drop(self.merging.lock().unwrap_or_else(PoisonError::into_inner));
-            let writer = self.take_write_lock()?;
-            *guard = Some(OpenWriter {
-                writer,
-                last_write: Instant::now(),
-                staged: None,
-            });
-        }
-        let Some(open) = guard.as_mut() else {
-            return Err(storage("the store's writer", "missing"));
+        let mut slot = self.writers.lock();
+        slot.check_nothing_lost()?;
+        let open = match &mut slot.open {
+            Some(open) => open,
+            empty => empty.insert(self.writers.open(&self.index)?),
         };
         match work(self, open) {
             Ok(answer) => {
                 open.last_write = Instant::now();
-                drop(guard);
-                self.close_writer_when_idle();
+                drop(slot);
+                self.writers.close_when_idle();
                 Ok(answer)
             }
             Err(err) => {
                 // Dropping the writer discards what is uncommitted (a later
                 // commit must not carry half a batch) and lets go of the lock.
-                guard.take();
+                slot.open.take();
                 Err(err)
             }
         }
@@ -279,23 +238,19 @@ impl Store {
         index: &str,
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, StoreError> {
-        names::validate_index_name(index)?;
         if open.staged.is_none() {
-            // What other processes committed is the base: their catalog, and
-            // their documents for replacing by id (the reader follows). None
+            // The last commit is the base: its catalog, and its documents
+            // for replacing by id (the reader follows). No other process
             // commits while this writer holds the lock.
-            self.refresh_catalog()?;
-            open.staged = Some(Staged {
-                catalog: self.catalog().1.clone(),
-                uids: HashSet::new(),
-            });
+            let (opstamp, catalog) = self.last_commit_catalog()?;
+            self.publish_catalog(opstamp, catalog.clone())?;
+            open.staged = Some(Staged::new(catalog));
         }
         let Some(staged) = open.staged.as_mut() else {
             return Err(storage("the store's writer", "no staged writes"));
         };
         let mut outcome = BulkOutcome::default();
         let searcher = self.reader.searcher();
-        let types = staged.catalog.indices.entry(index.to_owned()).or_default();
         for (position, (id, source)) in documents.into_iter().enumerate() {
             if !source.is_object() {
                 outcome.failed += 1;
@@ -319,127 +274,51 @@ impl Store {
                 Some(id) => id,
                 None => new_id(),
             };
+            let types = staged.catalog.indices.entry(index.to_owned()).or_default();
             schema::collect_types("", &source, types);
             let doc = EventDoc::new(self.fields, index, &id, source);
             // Replacing needs a delete, which costs a lookup in every segment at
             // commit; skip it for ids the index has never seen (a first ingest).
             let uid_term = Term::from_field_text(self.fields.uid, doc.uid());
-            if !staged.uids.insert(doc.uid().to_owned()) || searcher.doc_freq(&uid_term)? > 0 {
+            if staged.seen_before(doc.uid()) || searcher.doc_freq(&uid_term)? > 0 {
                 open.writer.delete_term(uid_term);
             }
             open.writer.add_document(doc)?;
             outcome.indexed += 1;
         }
+        // An index exists once a bulk request names it, as on a cluster.
+        staged.catalog.indices.entry(index.to_owned()).or_default();
         Ok(outcome)
     }
 
     /// Commits the open writer's staged documents with the catalog they need,
-    /// and shows them to searches.
-    fn commit_open(&self, open: &mut OpenWriter) -> Result<(), StoreError> {
+    /// and shows them to this process's searches.
+    fn commit_and_publish(&self, open: &mut OpenWriter) -> Result<(), StoreError> {
         if let Some((opstamp, catalog)) = open.commit()? {
-            *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = (opstamp, catalog);
-            self.reader.reload()?;
+            self.publish_catalog(opstamp, catalog)?;
         }
         Ok(())
     }
 
-    /// Closes the writer now, after the merges it started: a process that
-    /// wrote a lot calls this before it exits, leaving the store compact
-    /// (merges cut short at exit leave many small segments behind).
+    /// Closes the writer now, after committing what it staged and the merges
+    /// it started: a process that wrote a lot calls this before it exits,
+    /// leaving the store compact (merges cut short at exit leave many small
+    /// segments behind).
     pub fn close_writer(&self) -> Result<(), StoreError> {
-        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let open = guard.take();
-        drop(guard);
+        let mut slot = self.writers.lock();
+        let lost = slot.check_nothing_lost();
+        let open = slot.open.take();
+        drop(slot);
         match open {
             Some(mut open) => {
-                self.commit_open(&mut open)?;
+                self.commit_and_publish(&mut open)?;
                 open.writer.wait_merging_threads()?;
             }
             // The idle closer may hold it, merging: wait for it to finish.
-            None => drop(self.merging.lock().unwrap_or_else(PoisonError::into_inner)),
+            None => self.writers.wait_for_closing_merges(),
         }
         self.reader.reload()?;
-        Ok(())
-    }
-
-    /// Closes the writer once no write has come for [`WRITER_LINGER`],
-    /// letting go of the write lock so another sc-host can write (an ingest
-    /// beside a running service). Staged writes are committed, and merges
-    /// it started finish first, as they write to the index too.
-    fn close_writer_when_idle(&self) {
-        if self.closing.swap(true, Ordering::SeqCst) {
-            return; // a closer is already waiting
-        }
-        let (writer, closing, merging) = (
-            self.writer.clone(),
-            self.closing.clone(),
-            self.merging.clone(),
-        );
-        std::thread::spawn(move || {
-            loop {
-                std::thread::sleep(WRITER_LINGER / 4);
-                let mut guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                let idle = guard
-                    .as_ref()
-                    .is_none_or(|open| open.last_write.elapsed() >= WRITER_LINGER);
-                if idle {
-                    // Cleared under the lock: a write after this sees no
-                    // closer and starts one.
-                    closing.store(false, Ordering::SeqCst);
-                    let open = guard.take();
-                    // Taken before the writer is let go, so a `close_writer`
-                    // that finds no writer waits for these merges.
-                    let _merging = merging.lock().unwrap_or_else(PoisonError::into_inner);
-                    drop(guard);
-                    if let Some(mut open) = open {
-                        // Searches see this commit when the reader next
-                        // follows meta.json; the catalog is re-read with it.
-                        if let Err(err) = open.commit() {
-                            tracing::error!(error = %err, "committing staged documents failed; re-run the load that wrote them");
-                        }
-                        if let Err(err) = open.writer.wait_merging_threads() {
-                            // The commits stand; only a merge was lost.
-                            tracing::warn!(error = %err, "a store merge failed; the data is intact");
-                        }
-                    }
-                    return;
-                }
-            }
-        });
-    }
-
-    /// Opens a writer, waiting up to [`WRITE_LOCK_WAIT`] while another
-    /// process holds the index's write lock.
-    fn take_write_lock(&self) -> Result<IndexWriter, StoreError> {
-        // Two indexing threads measured fastest on two cores (the caller
-        // builds documents on a third).
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-        let deadline = Instant::now() + WRITE_LOCK_WAIT;
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match self
-                .index
-                .writer_with_num_threads(threads, WRITER_MEMORY_BYTES)
-            {
-                Ok(writer) => return Ok(writer),
-                Err(tantivy::TantivyError::LockFailure(
-                    tantivy::directory::error::LockError::LockBusy,
-                    _,
-                )) if Instant::now() < deadline => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(500));
-                }
-                Err(err) => {
-                    return Err(storage(
-                        &format!(
-                            "taking the store's write lock (another sc-host has been writing to it for over {} s)",
-                            WRITE_LOCK_WAIT.as_secs()
-                        ),
-                        err,
-                    ));
-                }
-            }
-        }
+        lost
     }
 
     /// The index names a pattern matches. An exact name that does not exist

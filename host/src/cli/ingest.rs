@@ -2,7 +2,7 @@
 //! reads Zeek, Suricata, EVTX and ECS NDJSON logs, maps them to ECS and
 //! bulk-indexes them into the configured store. Reading runs on its own
 //! thread while the previous batch is indexed; memory stays bounded by two
-//! batches whatever the file's size. Ids are stable, so re-running an
+//! batches and the store's writer buffer whatever the file's size. Ids are stable, so re-running an
 //! interrupted ingest completes it without duplicates.
 
 use std::collections::BTreeMap;
@@ -38,10 +38,11 @@ pub struct Args {
     /// Events per bulk request.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=200_000))]
     pub batch_size: u32,
-    /// Events between commits to the embedded store (and at each file's
-    /// end). A crash loses at most these, and a re-run completes them;
-    /// fewer commits leave fewer segments to merge, so a load runs faster.
-    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    /// Events between commits to the embedded store (counted in whole
+    /// batches; a commit ends each file too). A crash loses at most these,
+    /// and a re-run completes them; fewer commits leave fewer segments to
+    /// merge, so a load runs faster.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub commit_every: u64,
 }
 
@@ -93,10 +94,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             }
         }
         // Merges the load started run to the end, so later searches meet a
-        // compact store rather than hundreds of small segments.
-        if total_indexed > 0 {
-            db.finish_writes().await?;
-        }
+        // compact store rather than hundreds of small segments (a file that
+        // failed midway may have committed some too).
+        db.finish_writes().await?;
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         #[expect(clippy::cast_precision_loss, reason = "a rate for people")]
         let rate = total_indexed as f64 / seconds;
@@ -178,7 +178,7 @@ async fn ingest_file(
 
 async fn commit(db: &Arc<dyn DbBackend>) -> anyhow::Result<()> {
     db.commit_writes().await.map_err(|err| {
-        anyhow::anyhow!("committing: {err} (the events since the last commit were not stored; re-run to complete)")
+        anyhow::anyhow!("committing: {err} (the events since the last commit may not have been stored; re-run to complete)")
     })
 }
 
