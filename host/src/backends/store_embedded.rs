@@ -44,6 +44,16 @@ impl EmbeddedDb {
     }
 }
 
+impl From<sc_store::BulkOutcome> for BulkOutcome {
+    fn from(outcome: sc_store::BulkOutcome) -> Self {
+        Self {
+            indexed: outcome.indexed,
+            failed: outcome.failed,
+            errors: outcome.errors,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl DbBackend for EmbeddedDb {
     async fn search(&self, index_pattern: &str, body: Value) -> Result<Value, CapabilityError> {
@@ -68,14 +78,9 @@ impl DbBackend for EmbeddedDb {
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, CapabilityError> {
         let index = index.to_owned();
-        let outcome = self
-            .blocking(move |store| store.bulk(&index, documents))
-            .await?;
-        Ok(BulkOutcome {
-            indexed: outcome.indexed,
-            failed: outcome.failed,
-            errors: outcome.errors,
-        })
+        self.blocking(move |store| store.bulk(&index, documents))
+            .await
+            .map(BulkOutcome::from)
     }
 
     async fn bulk_load(
@@ -84,14 +89,9 @@ impl DbBackend for EmbeddedDb {
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, CapabilityError> {
         let index = index.to_owned();
-        let outcome = self
-            .blocking(move |store| store.stage(&index, documents))
-            .await?;
-        Ok(BulkOutcome {
-            indexed: outcome.indexed,
-            failed: outcome.failed,
-            errors: outcome.errors,
-        })
+        self.blocking(move |store| store.stage(&index, documents))
+            .await
+            .map(BulkOutcome::from)
     }
 
     async fn commit_writes(&self) -> Result<(), CapabilityError> {
