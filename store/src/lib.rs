@@ -120,23 +120,16 @@ impl Store {
 
     /// Re-reads the catalog when the last commit is not the one it came from.
     fn refresh_catalog(&self) -> Result<(), StoreError> {
-        let opstamp = self.index.load_metas()?.opstamp;
-        if self.catalog().0 == opstamp {
+        let metas = self.index.load_metas()?;
+        if self.catalog().0 == metas.opstamp {
             return Ok(());
         }
-        let (opstamp, catalog) = self.last_commit_catalog()?;
-        self.publish_catalog(opstamp, catalog)
-    }
-
-    /// The last commit's opstamp and catalog, read from its payload.
-    fn last_commit_catalog(&self) -> Result<(u64, Catalog), StoreError> {
-        let metas = self.index.load_metas()?;
         let catalog = match metas.payload {
             Some(payload) => serde_json::from_str(&payload)
                 .map_err(|e| storage("reading the index catalog", e))?,
             None => Catalog::default(),
         };
-        Ok((metas.opstamp, catalog))
+        self.publish_catalog(metas.opstamp, catalog)
     }
 
     /// Makes a commit's catalog the one searches use, unless a newer one
@@ -238,17 +231,22 @@ impl Store {
         index: &str,
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, StoreError> {
-        if open.staged.is_none() {
-            // The last commit is the base: its catalog, and its documents
-            // for replacing by id (the reader follows). No other process
-            // commits while this writer holds the lock.
-            let (opstamp, catalog) = self.last_commit_catalog()?;
-            self.publish_catalog(opstamp, catalog.clone())?;
-            open.staged = Some(Staged::new(catalog));
-        }
-        let Some(staged) = open.staged.as_mut() else {
-            return Err(storage("the store's writer", "no staged writes"));
+        let staged = match &mut open.staged {
+            Some(staged) => staged,
+            none => {
+                // The last commit is the base: its catalog, and its documents
+                // for replacing by id (the reader follows). No other process
+                // commits while this writer holds the lock, and the shared
+                // catalog never goes back to an older commit.
+                self.refresh_catalog()?;
+                none.insert(Staged::new(self.catalog().1.clone()))
+            }
         };
+        // Taken out for the batch and put back after it (a failed batch
+        // drops the writer and everything staged anyway). Putting it back
+        // also records an index whose documents were all refused: it exists
+        // once a bulk request names it, as on a cluster.
+        let mut types = staged.catalog.indices.remove(index).unwrap_or_default();
         let mut outcome = BulkOutcome::default();
         let searcher = self.reader.searcher();
         for (position, (id, source)) in documents.into_iter().enumerate() {
@@ -274,8 +272,7 @@ impl Store {
                 Some(id) => id,
                 None => new_id(),
             };
-            let types = staged.catalog.indices.entry(index.to_owned()).or_default();
-            schema::collect_types("", &source, types);
+            schema::collect_types(&source, &mut types);
             let doc = EventDoc::new(self.fields, index, &id, source);
             // Replacing needs a delete, which costs a lookup in every segment at
             // commit; skip it for ids the index has never seen (a first ingest).
@@ -286,8 +283,7 @@ impl Store {
             open.writer.add_document(doc)?;
             outcome.indexed += 1;
         }
-        // An index exists once a bulk request names it, as on a cluster.
-        staged.catalog.indices.entry(index.to_owned()).or_default();
+        staged.catalog.indices.insert(index.to_owned(), types);
         Ok(outcome)
     }
 

@@ -163,16 +163,14 @@ pub fn is_date(s: &str) -> bool {
 
 /// Records every leaf's mapping type into `types` (first seen wins, as a
 /// cluster's dynamic mapping does).
-pub fn collect_types(prefix: &str, value: &Value, types: &mut BTreeMap<String, String>) -> bool {
-    let mut path = prefix.to_owned();
-    collect_into(&mut path, value, types)
+pub fn collect_types(doc: &Value, types: &mut BTreeMap<String, String>) {
+    collect_into(&mut String::new(), doc, types);
 }
 
 /// [`collect_types`] with one path buffer for the whole walk, and types
 /// worked out only for paths not seen before (most are, after the first
 /// documents of a batch).
-fn collect_into(path: &mut String, value: &Value, types: &mut BTreeMap<String, String>) -> bool {
-    let mut changed = false;
+fn collect_into(path: &mut String, value: &Value, types: &mut BTreeMap<String, String>) {
     match value {
         Value::Object(map) => {
             for (key, child) in map {
@@ -181,13 +179,13 @@ fn collect_into(path: &mut String, value: &Value, types: &mut BTreeMap<String, S
                     path.push('.');
                 }
                 path.push_str(key);
-                changed |= collect_into(path, child, types);
+                collect_into(path, child, types);
                 path.truncate(before);
             }
         }
         Value::Array(items) => {
             for item in items {
-                changed |= collect_into(path, item, types);
+                collect_into(path, item, types);
             }
         }
         leaf => {
@@ -195,11 +193,9 @@ fn collect_into(path: &mut String, value: &Value, types: &mut BTreeMap<String, S
                 && let Some(kind) = mapping_type(path, leaf)
             {
                 types.insert(path.clone(), kind.to_owned());
-                changed = true;
             }
         }
     }
-    changed
 }
 
 /// Whether any string in the document is too long for the keyword view.
@@ -278,7 +274,7 @@ mod tests {
         let mut types = BTreeMap::new();
         let doc = json!({"@timestamp": "2024-01-01T00:00:00.000Z", "source": {"ip": "10.0.0.1", "port": 22},
             "network": {"bytes": 1.5}, "message": "hello", "user": {"name": "bob"}, "tags": ["a"]});
-        collect_types("", &doc, &mut types);
+        collect_types(&doc, &mut types);
         assert_eq!(types["@timestamp"], "date");
         assert_eq!(types["source.ip"], "ip");
         assert_eq!(types["source.port"], "long");
