@@ -46,19 +46,30 @@ fn ingest(store: &Store, path: &Path, index: &str) -> u64 {
         }
         let _ = sender.send(batch);
     });
+    let indexed = load(store, index, receiver);
+    producer.join().expect("reader thread");
+    indexed
+}
+
+/// Stages batches, committing every [`COMMIT_EVERY`] events, then closes
+/// the writer, so the merges the load started run to the end: the store's
+/// side of `sc-host ingest`. Answers the events indexed.
+fn load(
+    store: &Store,
+    index: &str,
+    batches: impl IntoIterator<Item = Vec<(Option<String>, serde_json::Value)>>,
+) -> u64 {
     let mut indexed = 0;
     let mut since_commit = 0;
-    for batch in receiver {
-        let n = store.stage(index, batch).expect("stage").indexed;
-        indexed += u64::from(n);
-        since_commit += u64::from(n);
+    for batch in batches {
+        let n = u64::from(store.stage(index, batch).expect("stage").indexed);
+        indexed += n;
+        since_commit += n;
         if since_commit >= COMMIT_EVERY {
             store.commit().expect("commit");
             since_commit = 0;
         }
     }
-    producer.join().expect("reader thread");
-    // As `sc-host ingest` ends: the merges it started run to the end.
     store.close_writer().expect("close the writer");
     indexed
 }
@@ -129,15 +140,7 @@ fn index_only(dir: &Path, events: Vec<(String, serde_json::Value)>) -> f64 {
         );
     }
     let started = Instant::now();
-    let mut since_commit = 0;
-    for batch in batches {
-        since_commit += u64::from(store.stage("logs-zeek-conn", batch).expect("stage").indexed);
-        if since_commit >= COMMIT_EVERY {
-            store.commit().expect("commit");
-            since_commit = 0;
-        }
-    }
-    store.close_writer().expect("close the writer");
+    load(&store, "logs-zeek-conn", batches);
     n as f64 / started.elapsed().as_secs_f64()
 }
 
