@@ -128,11 +128,6 @@ impl SqliteRag {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Embeds texts, or `None` when no embedding model is available.
-    async fn embed(&self, texts: Vec<String>) -> Result<Option<Vec<Vec<f32>>>, CapabilityError> {
-        embed_or_none(self.embedder.as_ref(), texts).await
-    }
-
     fn vector_search(
         &self,
         query: &[f32],
@@ -230,9 +225,11 @@ impl RagBackend for SqliteRag {
         documents: Vec<Document>,
     ) -> Result<Vec<String>, CapabilityError> {
         check_documents(&documents)?;
-        let vectors = self
-            .embed(documents.iter().map(|d| d.text.clone()).collect())
-            .await?;
+        let vectors = embed_or_none(
+            self.embedder.as_ref(),
+            documents.iter().map(|d| d.text.clone()).collect(),
+        )
+        .await?;
         let stored_at = now();
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(backend_error)?;
@@ -304,7 +301,7 @@ impl RagBackend for SqliteRag {
         categories: &[String],
     ) -> Result<Retrieval, CapabilityError> {
         let now = now();
-        let hits = match self.embed(vec![query.to_owned()]).await? {
+        let hits = match embed_or_none(self.embedder.as_ref(), vec![query.to_owned()]).await? {
             Some(mut vectors) if !vectors.is_empty() => {
                 let query = vectors.swap_remove(0);
                 let hits = self
