@@ -156,10 +156,8 @@ fn test(config: &Config, prompt: &str) -> anyhow::Result<ExitCode> {
             content: prompt.to_owned(),
         }];
         let options = ChatOptions {
-            temperature: None,
             max_tokens: Some(64),
-            json_mode: false,
-            json_schema: None,
+            ..ChatOptions::default()
         };
         match llm.chat(messages, options).await {
             Ok(reply) => {

@@ -35,10 +35,8 @@ async fn the_embedded_chat_model_answers_with_tokens_and_counts_them() {
     let (llm, provider) = embedded();
     assert_eq!(provider, "embedded");
     let options = ChatOptions {
-        temperature: None,
         max_tokens: Some(24),
-        json_mode: false,
-        json_schema: None,
+        ..ChatOptions::default()
     };
     let reply = llm
         .chat(user("What is the capital of France?"), options)
@@ -58,10 +56,10 @@ async fn json_mode_on_the_embedded_model_yields_the_json_asked_for() {
     let schema =
         r#"{"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}"#;
     let options = ChatOptions {
-        temperature: None,
         max_tokens: Some(48),
         json_mode: true,
         json_schema: Some(schema.to_owned()),
+        ..ChatOptions::default()
     };
     let reply = llm
         .chat(
@@ -84,10 +82,8 @@ async fn json_mode_on_the_embedded_model_yields_the_json_asked_for() {
 async fn the_embedded_model_streams_its_answer_through_a_channel() {
     let (llm, _) = embedded();
     let options = ChatOptions {
-        temperature: None,
         max_tokens: Some(24),
-        json_mode: false,
-        json_schema: None,
+        ..ChatOptions::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let reply = llm
@@ -160,10 +156,8 @@ async fn missing_model_files_name_the_command_that_fetches_them() {
     config.embedded.dir = dir.path().to_path_buf();
     let (llm, _) = open_llm(&config).unwrap();
     let options = ChatOptions {
-        temperature: None,
         max_tokens: Some(8),
-        json_mode: false,
-        json_schema: None,
+        ..ChatOptions::default()
     };
     let err = llm.chat(user("hi"), options).await.unwrap_err();
     assert!(
@@ -206,10 +200,8 @@ async fn an_embedded_answer_past_the_time_limit_is_a_timeout() {
     config.total_timeout_ms = 1;
     let (llm, _) = open_llm(&config).expect("open");
     let options = ChatOptions {
-        temperature: None,
         max_tokens: Some(64),
-        json_mode: false,
-        json_schema: None,
+        ..ChatOptions::default()
     };
     let err = llm
         .chat(user("Count from one to twenty."), options)

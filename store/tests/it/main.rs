@@ -436,18 +436,21 @@ fn dates_answer_in_milliseconds_and_calendar_months_have_their_own_lengths() {
     assert_eq!(halves[1]["from"], json!(1_704_070_800_000.0_f64));
     assert_eq!(halves[1]["to_as_string"], "2024-03-01T00:00:00.000Z");
 
-    let month = |b: &Value| {
-        (
-            b["key_as_string"].as_str().unwrap().to_owned(),
-            b["doc_count"].as_u64().unwrap(),
-        )
+    // (key_as_string, doc_count) of each bucket of a calendar aggregation.
+    let periods = |name: &str| -> Vec<(String, u64)> {
+        aggs[name]["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["key_as_string"].as_str().unwrap().to_owned(),
+                    b["doc_count"].as_u64().unwrap(),
+                )
+            })
+            .collect()
     };
-    let monthly: Vec<_> = aggs["monthly"]["buckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(month)
-        .collect();
+    let monthly = periods("monthly");
     assert_eq!(
         monthly,
         [
@@ -469,19 +472,9 @@ fn dates_answer_in_milliseconds_and_calendar_months_have_their_own_lengths() {
         aggs["monthly"]["buckets"][1]["last"]["hits"]["hits"][0]["_id"],
         "f"
     );
-    let busy: Vec<_> = aggs["busy_months"]["buckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(month)
-        .collect();
+    let busy = periods("busy_months");
     assert_eq!(busy.len(), 3, "{busy:?}");
-    let quarterly: Vec<_> = aggs["quarterly"]["buckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(month)
-        .collect();
+    let quarterly = periods("quarterly");
     assert_eq!(
         quarterly,
         [
