@@ -242,8 +242,7 @@ fn embedded_rag_documents(config: &Config) -> u64 {
 }
 
 /// Where retrieval documents live, and why, for status lines.
-pub fn rag_description(config: &Config) -> String {
-    let (provider, reason) = rag_provider(config);
+fn rag_description(config: &Config, provider: RagProvider, reason: &str) -> String {
     let place = match provider {
         RagProvider::Opensearch => format!(
             "opensearch {} index {} (knn_vector)",
@@ -263,8 +262,12 @@ pub fn rag_description(config: &Config) -> String {
     format!("{place} ({reason})")
 }
 
-/// Opens the retrieval store `rag.provider` resolves to; `llm` embeds.
-fn open_rag(config: &Config, llm: &Arc<dyn LlmBackend>) -> anyhow::Result<Arc<dyn RagBackend>> {
+/// Opens the retrieval store `rag.provider` resolves to (`llm` embeds), and
+/// says which it is: resolved once, so status names the store in use.
+fn open_rag(
+    config: &Config,
+    llm: &Arc<dyn LlmBackend>,
+) -> anyhow::Result<(Arc<dyn RagBackend>, String)> {
     let threshold = config.rag.similarity_threshold;
     let cluster = |key: &'static str, cluster: &crate::config::ClusterConfig, flavor| {
         anyhow::Ok(Arc::new(rag_cluster::ClusterRag::new(
@@ -275,24 +278,26 @@ fn open_rag(config: &Config, llm: &Arc<dyn LlmBackend>) -> anyhow::Result<Arc<dy
             threshold,
         )) as Arc<dyn RagBackend>)
     };
-    match rag_provider(config).0 {
+    let (provider, reason) = rag_provider(config);
+    let rag = match provider {
         RagProvider::Opensearch => cluster(
             "db.opensearch",
             &config.db.opensearch,
             rag_cluster::VectorFlavor::OpenSearch,
-        ),
+        )?,
         RagProvider::Elasticsearch => cluster(
             "db.elasticsearch",
             &config.db.elasticsearch,
             rag_cluster::VectorFlavor::Elasticsearch,
-        ),
+        )?,
         RagProvider::Auto | RagProvider::Embedded => {
             let path = in_data_dir(config, &config.rag.path);
             let rag = rag_sqlite::SqliteRag::open(&path, Some(llm.clone()), threshold)
                 .with_context(|| format!("opening the retrieval store {}", path.display()))?;
-            Ok(Arc::new(rag))
+            Arc::new(rag)
         }
-    }
+    };
+    Ok((rag, rag_description(config, provider, &reason)))
 }
 
 /// Opens the backends the config asks for.
@@ -303,7 +308,7 @@ pub fn open(config: &Config) -> anyhow::Result<Backends> {
     let unconfigured = Arc::new(unconfigured::Unconfigured);
     let db = open_db(config)?;
     let (llm, llm_choice) = open_llm(&config.llm)?;
-    let rag = open_rag(config, &llm)?;
+    let (rag, rag_description) = open_rag(config, &llm)?;
     let http = match config.http.provider {
         HttpProvider::None => unconfigured.clone(),
     };
@@ -314,6 +319,7 @@ pub fn open(config: &Config) -> anyhow::Result<Backends> {
         memory: Arc::new(memory),
         http,
         llm_choice: Arc::new(llm_choice),
+        rag_description: rag_description.into(),
     })
 }
 

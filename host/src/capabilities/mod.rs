@@ -179,6 +179,8 @@ pub struct Backends {
     pub http: Arc<dyn http::HttpBackend>,
     /// Which model serves `llm`, and why.
     pub llm_choice: Arc<LlmChoice>,
+    /// Which store serves `rag`, and why.
+    pub rag_description: Arc<str>,
 }
 
 /// Which model serves `llm`, and why it was chosen.

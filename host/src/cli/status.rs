@@ -54,7 +54,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 }
             },
             llm: (*opened.llm_choice).clone(),
-            rag: backends::rag_description(config),
+            rag: opened.rag_description.to_string(),
             memory: format!("sqlite {}", config.memory.path.display()),
         },
     };
