@@ -18,7 +18,8 @@ use crate::capabilities::CapabilityError;
 use crate::capabilities::db::DbBackend as _;
 use crate::capabilities::llm::LlmBackend;
 use crate::capabilities::rag::{
-    Document, RagBackend, Retrieval, check_documents, document_id, embed_or_none, valid_until_utc,
+    Document, RagBackend, Retrieval, check_documents, document_id, embed_or_none, now_utc,
+    valid_until_utc,
 };
 use crate::runtime::bindings::securityclaw::skill::rag::{Hit, RetrievalPath};
 
@@ -361,7 +362,7 @@ impl RagBackend for ClusterRag {
                 "no retrieval index could be created".to_owned(),
             ));
         };
-        let stored_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let stored_at = now_utc();
         let mut ids = Vec::with_capacity(documents.len());
         let mut bodies = Vec::with_capacity(documents.len());
         for (i, doc) in documents.into_iter().enumerate() {

@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::capabilities::CapabilityError;
 use crate::capabilities::llm::LlmBackend;
 use crate::capabilities::rag::{
-    Document, RagBackend, Retrieval, check_documents, document_id, embed_or_none, valid_until_utc,
+    Document, RagBackend, Retrieval, check_documents, document_id, embed_or_none, now_utc,
+    valid_until_utc,
 };
 use crate::runtime::bindings::securityclaw::skill::rag::{Hit, RetrievalPath};
 
@@ -213,10 +214,6 @@ impl SqliteRag {
     }
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 #[async_trait::async_trait]
 impl RagBackend for SqliteRag {
     async fn store(
@@ -230,7 +227,7 @@ impl RagBackend for SqliteRag {
             documents.iter().map(|d| d.text.clone()).collect(),
         )
         .await?;
-        let stored_at = now();
+        let stored_at = now_utc();
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(backend_error)?;
         let mut ids = Vec::with_capacity(documents.len());
@@ -300,7 +297,7 @@ impl RagBackend for SqliteRag {
         k: u32,
         categories: &[String],
     ) -> Result<Retrieval, CapabilityError> {
-        let now = now();
+        let now = now_utc();
         let hits = match embed_or_none(self.embedder.as_ref(), vec![query.to_owned()]).await? {
             Some(mut vectors) if !vectors.is_empty() => {
                 let query = vectors.swap_remove(0);

@@ -59,6 +59,12 @@ pub fn valid_until_utc(valid_until: Option<&str>) -> Option<String> {
         })
 }
 
+/// The time now in the form of [`valid_until_utc`], for `stored_at` and
+/// expiry checks.
+pub fn now_utc() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Embeds texts with `embedder`, or answers `None` when no embedding model
 /// is available (retrieval then takes the lexical path).
 pub async fn embed_or_none(
