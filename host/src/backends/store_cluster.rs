@@ -92,7 +92,7 @@ impl ClusterDb {
 
     /// Sends one request with retries on 429, 5xx and connection errors;
     /// answers the status and the JSON body.
-    pub(crate) async fn request(
+    async fn request(
         &self,
         method: Method,
         path: &str,
@@ -179,7 +179,7 @@ impl ClusterDb {
     }
 
     /// Turns a non-2xx answer into an error naming the cluster's reason.
-    pub(crate) fn check(&self, status: StatusCode, body: Value) -> Result<Value, CapabilityError> {
+    fn check(&self, status: StatusCode, body: Value) -> Result<Value, CapabilityError> {
         if status.is_success() {
             return Ok(body);
         }
@@ -272,7 +272,7 @@ pub(crate) enum Body {
 }
 
 /// Keeps a path segment from carrying a query string or another path.
-pub(crate) fn segment(pattern: &str) -> Result<&str, CapabilityError> {
+fn segment(pattern: &str) -> Result<&str, CapabilityError> {
     if pattern.is_empty() || pattern.contains(['/', '?', '#', ' ']) {
         return Err(CapabilityError::InvalidInput(format!(
             "`{pattern}` is not an index name or pattern"
