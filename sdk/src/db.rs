@@ -5,10 +5,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::__bindings::securityclaw::skill::db as wit;
-use crate::{Result, json_text, parse_json};
+use crate::{Result, host, json_text, parse_json};
 
-pub use wit::{BulkResult, IndexInfo};
+pub use crate::__bindings::securityclaw::skill::db::{BulkResult, Document, IndexInfo};
 
 /// One search hit.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,13 +72,14 @@ pub fn search<T: DeserializeOwned>(index_pattern: &str, body: &Value) -> Result<
 
 /// Runs a search body and returns the raw OpenSearch response as JSON text.
 pub fn search_raw(index_pattern: &str, body: &Value) -> Result<String> {
-    wit::search(index_pattern, &json_text(body)?)
+    let body = json_text(body)?;
+    host::with(|h| h.db_search(index_pattern, &body))
 }
 
 /// Counts documents matching `query` (all when `None`).
 pub fn count(index_pattern: &str, query: Option<&Value>) -> Result<u64> {
     let query = query.map(json_text).transpose()?;
-    wit::count(index_pattern, query.as_deref())
+    host::with(|h| h.db_count(index_pattern, query.as_deref()))
 }
 
 /// Runs aggregations and returns the `aggregations` object.
@@ -89,7 +89,8 @@ pub fn aggregate(
     aggregations: &Value,
 ) -> Result<Value> {
     let query = query.map(json_text).transpose()?;
-    let text = wit::aggregate(index_pattern, query.as_deref(), &json_text(aggregations)?)?;
+    let aggregations = json_text(aggregations)?;
+    let text = host::with(|h| h.db_aggregate(index_pattern, query.as_deref(), &aggregations))?;
     parse_json("the aggregation response", &text)
 }
 
@@ -101,21 +102,22 @@ pub fn bulk_index<T: Serialize>(
     let documents = documents
         .iter()
         .map(|(id, body)| {
-            Ok(wit::Document {
+            Ok(Document {
                 id: id.clone(),
                 source: json_text(body)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    wit::bulk_index(index, &documents)
+    host::with(|h| h.db_bulk_index(index, &documents))
 }
 
 /// Indices matching a pattern (every index the skill may read when `None`).
 pub fn list_indices(pattern: Option<&str>) -> Result<Vec<IndexInfo>> {
-    wit::list_indices(pattern)
+    host::with(|h| h.db_list_indices(pattern))
 }
 
 /// The `_mapping` response for a pattern.
 pub fn field_mappings(index_pattern: &str) -> Result<Value> {
-    parse_json("the mapping response", &wit::field_mappings(index_pattern)?)
+    let text = host::with(|h| h.db_field_mappings(index_pattern))?;
+    parse_json("the mapping response", &text)
 }

@@ -1,13 +1,12 @@
 //! Outbound HTTP to the hosts in `grants.http.hosts`.
 
-use crate::__bindings::securityclaw::skill::http as wit;
-use crate::Result;
+use crate::{Result, host};
 
-pub use wit::{Method, Request, Response};
+pub use crate::__bindings::securityclaw::skill::http::{Method, Request, Response};
 
 /// Sends a request.
 pub fn send(request: &Request) -> Result<Response> {
-    wit::send(request)
+    host::with(|h| h.http_send(request))
 }
 
 /// A GET with no headers.

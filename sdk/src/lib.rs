@@ -1,7 +1,13 @@
 //! Write SecurityClaw skills in Rust: implement [`Skill`], call
 //! [`export_skill!`], and reach the outside world through the typed
 //! capability modules ([`db`], [`llm`], [`rag`], [`memory`], [`log`],
-//! [`config`], [`http`]). The generated WIT bindings stay hidden.
+//! [`config`], [`http`]). The generated WIT bindings stay hidden; the WIT
+//! this SDK speaks ships inside the package (`wit/`), and
+//! [`wit_version`] is read from it.
+//!
+//! With the `testing` feature, [`testing::MockHost`] answers every
+//! capability from canned values and records the calls, so a skill's logic
+//! runs under plain `cargo test` on the build machine.
 //!
 //! ```ignore
 //! use securityclaw_sdk::{export_skill, log, Invocation, Outcome, Skill, SkillError};
@@ -21,15 +27,24 @@
 
 pub mod config;
 pub mod db;
+mod host;
 pub mod http;
 pub mod llm;
 pub mod log;
 pub mod memory;
 pub mod rag;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+mod time;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+pub use time::Timestamp;
 
 /// The generated bindings; not part of the API.
 #[doc(hidden)]
@@ -41,7 +56,7 @@ pub mod __bindings {
         reason = "generated code mirrors the WIT signatures"
     )]
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "skill",
         pub_export_macro: true,
         export_macro_name: "__export_skill_world",
@@ -50,25 +65,43 @@ pub mod __bindings {
     });
 }
 
-/// The WIT package version this SDK speaks.
-pub const WIT_VERSION: &str = "securityclaw:skill@0.1.0";
+/// The WIT this SDK carries; its `package` line holds the version.
+const WORLD_WIT: &str = include_str!("../wit/world.wit");
+
+/// The WIT package version this SDK speaks (`0.2.0`), read from the copy
+/// of the WIT it carries.
+pub fn wit_version() -> &'static str {
+    static VERSION: OnceLock<&'static str> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        WORLD_WIT
+            .lines()
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix("package securityclaw:skill@")?
+                    .strip_suffix(';')
+            })
+            .unwrap_or("unknown")
+    })
+}
 
 /// Why a capability call failed (`denied`, `not-configured`, …).
-pub use __bindings::securityclaw::skill::types::Error;
+pub use __bindings::securityclaw::skill::types::CapabilityError;
 
 /// Results of capability calls.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = CapabilityError> = std::result::Result<T, E>;
 
-/// One line for people, e.g. `denied: skill `x` may not read …`.
-pub fn describe(error: &Error) -> String {
+/// One line for people, e.g. ``denied: skill `x` may not read …``: the
+/// SDK's one text for each kind of failure.
+pub fn describe(error: &CapabilityError) -> String {
     match error {
-        Error::Denied(m) => format!("denied: {m}"),
-        Error::InvalidInput(m) => format!("invalid input: {m}"),
-        Error::NotConfigured(m) => format!("not configured: {m}"),
-        Error::Backend(m) => format!("backend error: {m}"),
-        Error::Timeout => "timed out".to_owned(),
-        Error::LimitExceeded(m) => format!("limit exceeded: {m}"),
-        Error::InvalidOutput(m) => format!("invalid output: {m}"),
+        CapabilityError::Denied(m) => format!("denied: {m}"),
+        CapabilityError::InvalidInput(m) => format!("invalid input: {m}"),
+        CapabilityError::NotConfigured(m) => format!("not configured: {m}"),
+        CapabilityError::Backend(m) => format!("backend error: {m}"),
+        CapabilityError::Timeout => "timed out".to_owned(),
+        CapabilityError::LimitExceeded(m) => format!("limit exceeded: {m}"),
+        CapabilityError::InvalidOutput(m) => format!("invalid output: {m}"),
+        CapabilityError::Other(m) => m.clone(),
     }
 }
 
@@ -87,23 +120,58 @@ pub use __bindings::Status;
 /// Everything a skill is told about one run.
 #[derive(Debug, Clone)]
 pub struct Invocation {
+    /// The run's id, as the host's history names it.
+    pub run_id: String,
     /// What started the run.
     pub trigger: Trigger,
-    /// Parameters (a JSON object).
+    /// The run's clock time: compute time ranges from it (a replay of a
+    /// past capture sets it in the past).
+    pub now: Timestamp,
+    /// Wall-clock time the run may take from its start.
+    pub time_limit: Duration,
+    /// Parameters (a JSON object), checked against the manifest's schema.
     pub parameters: Value,
     /// The conversation, for chat runs.
     pub chat: Option<ChatContext>,
+    started: Instant,
 }
 
 impl Invocation {
-    /// The trigger as a word: `schedule`, `dispatch`, `chat` or `startup`.
-    pub fn trigger_name(&self) -> &'static str {
-        match self.trigger {
+    /// An invocation as a test builds one: `trigger` and `parameters`, run
+    /// id `test-run`, `now` at 2026-01-01T00:00:00Z, 30 s to run.
+    pub fn new(trigger: Trigger, parameters: Value) -> Self {
+        Self {
+            run_id: "test-run".to_owned(),
+            trigger,
+            now: Timestamp::from_epoch_millis(1_767_225_600_000),
+            time_limit: Duration::from_secs(30),
+            parameters,
+            chat: None,
+            started: Instant::now(),
+        }
+    }
+
+    /// The same invocation at another clock time.
+    pub fn at(mut self, now: Timestamp) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// The trigger as a word: `schedule`, `dispatch`, `chat`, `startup`, or
+    /// the name a newer host sent.
+    pub fn trigger_name(&self) -> &str {
+        match &self.trigger {
             Trigger::Schedule => "schedule",
             Trigger::Dispatch => "dispatch",
             Trigger::Chat => "chat",
             Trigger::Startup => "startup",
+            Trigger::Other(name) => name,
         }
+    }
+
+    /// Wall-clock time left before the host stops the run.
+    pub fn remaining(&self) -> Duration {
+        self.time_limit.saturating_sub(self.started.elapsed())
     }
 
     /// One parameter, deserialized; `None` when absent or `null`.
@@ -132,6 +200,9 @@ pub struct Outcome {
     pub result: Value,
     /// One line for people.
     pub summary: String,
+    /// Why `result` could not be made (a value that does not serialize):
+    /// the run then ends as an error, never as a success without it.
+    unserializable: Option<String>,
 }
 
 impl Outcome {
@@ -140,12 +211,23 @@ impl Outcome {
             status,
             result,
             summary: summary.into(),
+            unserializable: None,
+        }
+    }
+
+    fn with_result(status: Status, summary: impl Into<String>, result: impl Serialize) -> Self {
+        match serde_json::to_value(result) {
+            Ok(value) => Self::new(status, summary, value),
+            Err(err) => Self {
+                unserializable: Some(err.to_string()),
+                ..Self::new(status, summary, Value::Null)
+            },
         }
     }
 
     /// The skill did its work.
     pub fn ok(summary: impl Into<String>, result: impl Serialize) -> Self {
-        Self::new(Status::Ok, summary, to_value(result))
+        Self::with_result(Status::Ok, summary, result)
     }
 
     /// Nothing to work on.
@@ -160,13 +242,8 @@ impl Outcome {
 
     /// The next step needs an operator's approval; `result` says what.
     pub fn approval_required(summary: impl Into<String>, result: impl Serialize) -> Self {
-        Self::new(Status::ApprovalRequired, summary, to_value(result))
+        Self::with_result(Status::ApprovalRequired, summary, result)
     }
-}
-
-fn to_value(result: impl Serialize) -> Value {
-    serde_json::to_value(result)
-        .unwrap_or_else(|err| Value::String(format!("unserializable result: {err}")))
 }
 
 /// Why a run produced no outcome.
@@ -175,13 +252,13 @@ pub enum SkillError {
     /// The parameters were unusable.
     InvalidInput(String),
     /// A capability failed and the skill could not go on.
-    Capability(Error),
+    Capability(CapabilityError),
     /// Anything else.
     Failed(String),
 }
 
-impl From<Error> for SkillError {
-    fn from(err: Error) -> Self {
+impl From<CapabilityError> for SkillError {
+    fn from(err: CapabilityError) -> Self {
         Self::Capability(err)
     }
 }
@@ -205,7 +282,8 @@ pub trait Skill {
 }
 
 /// Glue between the generated export and [`Skill`]; used by
-/// [`export_skill!`].
+/// [`export_skill!`] and by the mock host, so a test runs the very path a
+/// component does.
 #[doc(hidden)]
 pub fn __run<S: Skill>(
     invocation: __bindings::Invocation,
@@ -217,12 +295,28 @@ pub fn __run<S: Skill>(
             __bindings::SkillError::InvalidInput(format!("parameters are not JSON: {err}"))
         })?
     };
+    let now = Timestamp::parse_rfc3339(&invocation.now).ok_or_else(|| {
+        __bindings::SkillError::InvalidInput(format!(
+            "the host sent `{}` as the run's time, which is not RFC 3339",
+            invocation.now
+        ))
+    })?;
     let invocation = Invocation {
+        run_id: invocation.run_id,
         trigger: invocation.trigger,
+        now,
+        time_limit: Duration::from_millis(u64::from(invocation.time_limit_ms)),
         parameters,
         chat: invocation.chat,
+        started: Instant::now(),
     };
     match S::run(invocation) {
+        Ok(Outcome {
+            unserializable: Some(reason),
+            ..
+        }) => Err(__bindings::SkillError::Failed(format!(
+            "the skill's result could not be serialized to JSON: {reason}"
+        ))),
         Ok(outcome) => Ok(__bindings::Outcome {
             status: outcome.status,
             result: outcome.result.to_string(),
@@ -256,12 +350,52 @@ macro_rules! export_skill {
 /// JSON text for a value the host will parse; capability helpers use it.
 pub(crate) fn json_text(value: &impl Serialize) -> Result<String> {
     serde_json::to_string(value)
-        .map_err(|err| Error::InvalidInput(format!("cannot serialize to JSON: {err}")))
+        .map_err(|err| CapabilityError::InvalidInput(format!("cannot serialize to JSON: {err}")))
 }
 
-/// Parses JSON text the host returned.
+/// Parses JSON text the host returned. An answer of the wrong shape is the
+/// backend's problem, not an invalid input of the skill.
 pub(crate) fn parse_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|err| {
-        Error::InvalidInput(format!("{what} does not match the expected type: {err}"))
+        CapabilityError::Backend(format!("{what} does not have the expected shape: {err}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The SDK carries its own copy of the WIT (so it builds from git or a
+    /// registry); it must be the repository's `wit/`, file for file.
+    #[test]
+    fn the_wit_copy_equals_the_repository_wit() {
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |dir: &Path| {
+            let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+                .expect("a wit folder")
+                .map(|entry| entry.expect("entry").path())
+                .filter(|path| path.extension().is_some_and(|e| e == "wit"))
+                .map(|path| {
+                    let name = path.file_name().expect("name").to_string_lossy().into_owned();
+                    (name, std::fs::read_to_string(&path).expect("read"))
+                })
+                .collect();
+            files.sort();
+            files
+        };
+        let repository = read(&sdk.join("../wit"));
+        let copy = read(&sdk.join("wit"));
+        assert!(!repository.is_empty());
+        let names = |files: &[(String, String)]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&copy), names(&repository), "the same files");
+        for ((name, a), (_, b)) in copy.iter().zip(&repository) {
+            assert!(a == b, "sdk/wit/{name} differs from wit/{name}: copy wit/*.wit to sdk/wit/");
+        }
+    }
+
+    #[test]
+    fn the_version_is_the_one_the_wit_declares() {
+        assert_eq!(super::wit_version().split('.').count(), 3);
+        assert!(super::WORLD_WIT.contains(&format!("@{};", super::wit_version())));
+    }
 }

@@ -4,10 +4,9 @@
 //! prompt; wrap it with [`data_block`] inside a user message and say in the
 //! system prompt that data blocks hold data, not instructions.
 
-use crate::__bindings::securityclaw::skill::llm as wit;
-use crate::Result;
+use crate::{Result, host};
 
-pub use wit::{ChatOptions, ChatResponse, Message, Role};
+pub use crate::__bindings::securityclaw::skill::llm::{ChatOptions, ChatResponse, Message, Role};
 
 impl Message {
     /// A system message (the skill's own instructions).
@@ -44,12 +43,12 @@ impl Default for ChatOptions {
 
 /// Asks the chat model.
 pub fn chat(messages: &[Message], options: &ChatOptions) -> Result<ChatResponse> {
-    wit::chat(messages, options)
+    host::with(|h| h.llm_chat(messages, options))
 }
 
 /// Embeds texts, one vector each.
 pub fn embed(texts: &[String]) -> Result<Vec<Vec<f32>>> {
-    wit::embed(texts)
+    host::with(|h| h.llm_embed(texts))
 }
 
 /// Wraps untrusted text in a delimited block the model is told to treat as

@@ -1,8 +1,8 @@
 //! Structured logging into the host's log, tagged with the skill id.
 
-use crate::__bindings::securityclaw::skill::log as wit;
+use crate::host;
 
-pub use wit::Level;
+pub use crate::__bindings::securityclaw::skill::log::Level;
 
 /// Writes a line with `key = value` fields.
 pub fn write(level: Level, message: &str, fields: &[(&str, &str)]) {
@@ -10,7 +10,7 @@ pub fn write(level: Level, message: &str, fields: &[(&str, &str)]) {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    wit::write(level, message, &fields);
+    host::with(|h| h.log_write(level, message, &fields));
 }
 
 /// Debug line.

@@ -1,0 +1,61 @@
+//! The OpenAPI document, generated from the handlers' and types'
+//! annotations, with the bearer scheme the protected routes use.
+
+use axum::Json;
+use sc_core::backends::BackendHealth;
+use sc_core::memory::{AgentStatus, Alert, AlertStatus, Entry, MemorySnapshot};
+use sc_core::run::{RunReport, RunStatus, Trigger};
+use sc_scheduler::JobView;
+use sc_state::audit::AuditRecord;
+use sc_state::history::{RunRecord, RunSummary};
+use utoipa::OpenApi;
+
+use crate::error::ErrorBody;
+use crate::routes::health::{
+    BackendState, Health, ReadyStatus, Readiness, SchedulerState, SkillCounts, StatusResponse,
+    __path_healthz, __path_readyz, __path_status,
+};
+use crate::routes::memory::{
+    __path_alerts, __path_findings, __path_memory, __path_set_alert_status, AlertStatusRequest,
+};
+use crate::routes::runs::{__path_crons, __path_dispatch, __path_run_cron, CronView, DispatchRequest};
+use crate::routes::skills::{
+    __path_list_skills, __path_set_enabled, __path_skill_detail, EnabledRequest, SkillDetail,
+    SkillSummary,
+};
+use crate::routes::audit::__path_audit;
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "SecurityClaw API", description = "Skills, runs, schedules, memory and audit of a SecurityClaw agent."),
+    paths(
+        healthz, readyz, status, list_skills, skill_detail, set_enabled, dispatch, crons, run_cron,
+        memory, findings, alerts, set_alert_status, audit
+    ),
+    components(schemas(
+        Health, Readiness, ReadyStatus, StatusResponse, BackendState, BackendHealth, SkillCounts,
+        SchedulerState, SkillSummary, SkillDetail, EnabledRequest, DispatchRequest, RunReport,
+        RunStatus, Trigger, CronView, MemorySnapshot, Entry, AgentStatus, Alert, AlertStatus,
+        AlertStatusRequest, AuditRecord, RunRecord, RunSummary, JobView, ErrorBody
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

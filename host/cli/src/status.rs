@@ -1,0 +1,125 @@
+//! `sc-host status [--json]`: the agent's memory snapshot (status, focus,
+//! findings, decisions, escalations) and which backends are in use.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use sc_backends as backends;
+use sc_core::memory::{Alert, MemorySnapshot};
+use sc_core::config::{Config, DbProvider};
+
+/// Flags of `status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Entries shown per list.
+    #[arg(long, default_value_t = 10)]
+    pub limit: u32,
+}
+
+#[derive(Serialize)]
+struct Backends {
+    db: String,
+    llm: sc_core::llm::LlmChoice,
+    rag: String,
+    memory: String,
+}
+
+#[derive(Serialize)]
+struct Status {
+    #[serde(flatten)]
+    memory: MemorySnapshot,
+    alerts: Vec<Alert>,
+    backends: Backends,
+}
+
+/// Runs `status`.
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let opened = backends::open(config)?;
+    let memory = opened.memory.snapshot(args.limit)?;
+    let alerts = opened.memory.alerts(args.limit)?;
+    let status = Status {
+        memory,
+        alerts,
+        backends: Backends {
+            db: match config.db.provider {
+                DbProvider::None => "none (db.provider)".to_owned(),
+                DbProvider::Embedded => format!("embedded ({})", config.db.embedded.path.display()),
+                DbProvider::Opensearch => format!("opensearch {}", config.db.opensearch.url()),
+                DbProvider::Elasticsearch => {
+                    format!("elasticsearch {}", config.db.elasticsearch.url())
+                }
+            },
+            llm: (*opened.llm_choice).clone(),
+            rag: opened.rag_description.to_string(),
+            memory: format!("sqlite {}", config.memory.path.display()),
+        },
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render(&status));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(status: &Status) -> String {
+    let mut out = String::new();
+    let memory = &status.memory;
+    out.push_str(&format!("status:   {}\n", memory.status.as_str()));
+    out.push_str(&format!(
+        "focus:    {}\n",
+        memory.focus.as_deref().unwrap_or("-")
+    ));
+    out.push_str(&format!("db:       {}\n", status.backends.db));
+    let llm = &status.backends.llm;
+    out.push_str(&format!(
+        "llm:      {}{} ({})\n",
+        llm.provider.as_str(),
+        llm.model
+            .as_deref()
+            .map(|m| format!(" {m}"))
+            .unwrap_or_default(),
+        llm.reason
+    ));
+    out.push_str(&format!("rag:      {}\n", status.backends.rag));
+    out.push_str(&format!(
+        "memory:   {} ({} keys)\n",
+        status.backends.memory, memory.keys
+    ));
+    let sections = [
+        ("findings", &memory.findings),
+        ("decisions", &memory.decisions),
+    ];
+    for (name, entries) in sections {
+        out.push_str(&format!("\n{name} ({}):\n", entries.len()));
+        if entries.is_empty() {
+            out.push_str("  none\n");
+        }
+        for entry in entries.iter() {
+            out.push_str(&format!(
+                "  #{} {} [{}] {}\n",
+                entry.id, entry.timestamp, entry.skill_id, entry.text
+            ));
+        }
+    }
+    out.push_str(&format!("\nescalations ({}):\n", status.alerts.len()));
+    if status.alerts.is_empty() {
+        out.push_str("  none\n");
+    }
+    for alert in &status.alerts {
+        let e = &alert.entry;
+        out.push_str(&format!(
+            "  #{} {} [{}] {} ({})\n",
+            e.id,
+            e.timestamp,
+            e.skill_id,
+            e.text,
+            alert.status.as_str()
+        ));
+    }
+    out
+}

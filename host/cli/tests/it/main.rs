@@ -1,0 +1,7 @@
+//! Integration tests of the `sc-host` binary: real components built from
+//! source (`just skills fixtures`), real SQLite, the test clusters, the
+//! shared datasets, each command as a user types it.
+
+mod cli;
+mod datasets;
+mod ingest;

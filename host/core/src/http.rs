@@ -1,0 +1,77 @@
+//! Outbound HTTP behind the `http` capability, in plain Rust types.
+
+use crate::error::CapabilityError;
+
+/// An HTTP method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// HEAD
+    Head,
+    /// PATCH
+    Patch,
+    /// Any other method, by its (upper-case) name.
+    Other(String),
+}
+
+impl Method {
+    /// The method's name on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Head => "HEAD",
+            Self::Patch => "PATCH",
+            Self::Other(name) => name,
+        }
+    }
+}
+
+/// A request whose host the grants allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// An absolute `https://` or `http://` URL.
+    pub url: String,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body, if any.
+    pub body: Option<Vec<u8>>,
+    /// Time limit in milliseconds; the host's default when absent.
+    pub timeout_ms: Option<u32>,
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body, cut at the host's size limit.
+    pub body: Vec<u8>,
+    /// Whether the body was cut.
+    pub truncated: bool,
+}
+
+/// Answers whether a host name is granted (for redirect targets).
+pub type HostCheck = dyn for<'h> Fn(&'h str) -> bool + Send + Sync;
+
+/// An HTTP client.
+#[async_trait::async_trait]
+pub trait HttpBackend: Send + Sync {
+    /// Sends a request whose host was checked against the grants;
+    /// `allowed` answers whether a redirect target's host is granted too.
+    async fn send(&self, request: Request, allowed: &HostCheck)
+    -> Result<Response, CapabilityError>;
+}

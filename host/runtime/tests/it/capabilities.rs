@@ -1,0 +1,214 @@
+//! Each capability exercised from inside a component (the `probe`
+//! fixture), through the real host and real backends: what a skill
+//! author's code meets, grants and limits included.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::Redirect;
+use axum::routing::get;
+use chrono::{TimeZone, Utc};
+use sc_core::clock::ManualClock;
+use sc_core::config::{Config, HttpProvider};
+use sc_core::memory::AgentStatus;
+use sc_core::run::{RunReport, RunStatus, Trigger};
+use sc_runtime::{DispatchError, SkillHost};
+use serde_json::{Value, json};
+
+use sc_testkit::{Install, dispatch, serve};
+
+/// A host with `probe` installed under these grants (YAML, indented two).
+fn probe_host(grants: &str, tweak: impl FnOnce(&mut Config)) -> (Install, Arc<SkillHost>) {
+    let install = Install::with(&[]);
+    install.add_custom("probe", "probe", &format!("grants:\n{grants}"));
+    let mut config = install.config();
+    tweak(&mut config);
+    let host = install.host_with(config);
+    (install, host)
+}
+
+async fn probe(host: &SkillHost, params: Value) -> RunReport {
+    let report = dispatch(host, "probe", params).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    report
+}
+
+#[tokio::test]
+async fn settings_from_config_reach_the_skill_and_nothing_else_does() {
+    let (_install, host) = probe_host("  llm: false\n", |config| {
+        let mine = [("threshold".to_owned(), json!(0.8)), ("hosts".to_owned(), json!(["a", "b"]))];
+        config.skills.settings.insert("probe".into(), mine.into_iter().collect());
+        config.skills.settings.insert(
+            "other".into(),
+            [("token".to_owned(), json!("not yours"))].into_iter().collect(),
+        );
+    });
+    let report = probe(
+        &host,
+        json!({"capability": "config", "keys": ["threshold", "hosts", "token", "absent"]}),
+    )
+    .await;
+    assert_eq!(
+        report.result["values"],
+        json!([{"ok": 0.8}, {"ok": ["a", "b"]}, {"ok": null}, {"ok": null}]),
+        "its own settings, never another skill's"
+    );
+}
+
+#[tokio::test]
+async fn rag_stores_and_retrieves_within_granted_categories() {
+    let (_install, host) = probe_host("  rag:\n    categories: [notes]\n", |_| {});
+    let report = probe(
+        &host,
+        json!({
+            "capability": "rag", "category": "notes",
+            "texts": ["beaconing every 60 seconds to 203.0.113.7", "printer spooler chatter"],
+            "query": "beaconing", "k": 2
+        }),
+    )
+    .await;
+    let result = &report.result;
+    assert_eq!(result["ids"].as_array().map(Vec::len), Some(2));
+    assert_eq!(result["path"], "lexical", "no model is configured here");
+    assert_eq!(result["hits"][0]["entity"], "10.0.0.0", "{result}");
+    let k_zero = result["k_zero"]["error"].as_str().unwrap_or_default();
+    assert!(k_zero.contains("k must be 1..=100"), "{k_zero}");
+
+    let denied = dispatch(&host, "probe", json!({"capability": "rag", "category": "secrets", "texts": ["x"]})).await;
+    let reason = denied.error.unwrap_or_default();
+    assert!(
+        reason.contains("add `secrets` under `grants.rag.categories`"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn memory_lists_focus_and_status_work_from_a_component() {
+    let (_install, host) = probe_host(
+        "  memory:\n    keys: [probe.*]\n    lists: [findings]\n    agent_state: true\n",
+        |_| {},
+    );
+    let report = probe(&host, json!({"capability": "memory_lists", "count": 3})).await;
+    let result = &report.result;
+    let ids: Vec<u64> = result["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    let recent = result["recent"].as_array().expect("recent");
+    assert_eq!(recent.len(), 2, "the limit is kept");
+    assert_eq!(recent[0]["text"], "finding 2", "newest first");
+    assert_eq!(recent[0]["data"], json!("{\"i\":2}"));
+    assert_eq!(result["removed"], true);
+    assert_eq!(result["removed_again"], false);
+    let escalation = result["escalation"]["error"].as_str().unwrap_or_default();
+    assert!(
+        escalation.contains("add `escalations` under `grants.memory.lists`"),
+        "{escalation}"
+    );
+    let snapshot = host.backends().memory.snapshot(5).expect("snapshot");
+    assert_eq!(snapshot.status, AgentStatus::Investigating);
+    assert_eq!(snapshot.focus.as_deref(), Some("10.0.0.5"));
+    assert_eq!(snapshot.findings.len(), 3);
+}
+
+async fn enrichment_server() -> String {
+    let app = Router::new()
+        .route("/reputation/{ip}", get(|axum::extract::Path(ip): axum::extract::Path<String>| async move {
+            format!("{{\"ip\":\"{ip}\",\"score\":87}}")
+        }))
+        .route("/big", get(|| async { "x".repeat(10_000) }))
+        .route("/away", get(|| async { Redirect::temporary("http://example.com/elsewhere") }));
+    serve(app).await
+}
+
+#[tokio::test]
+async fn http_reaches_a_granted_host_and_keeps_to_its_limits() {
+    let base = enrichment_server().await;
+    let (_install, host) = probe_host("  http:\n    hosts: [127.0.0.1]\n", |config| {
+        config.http.provider = HttpProvider::Direct;
+        config.http.allow_private_addresses = true;
+        config.http.max_body_bytes = 1_000;
+    });
+    let ok = probe(&host, json!({"capability": "http", "url": format!("{base}/reputation/203.0.113.7")})).await;
+    assert_eq!(ok.result["status"], 200);
+    assert_eq!(ok.result["body"], "{\"ip\":\"203.0.113.7\",\"score\":87}");
+    assert_eq!(ok.result["truncated"], false);
+
+    let big = probe(&host, json!({"capability": "http", "url": format!("{base}/big")})).await;
+    assert_eq!(big.result["body"].as_str().map(str::len), Some(1_000));
+    assert_eq!(big.result["truncated"], true);
+
+    let away = probe(&host, json!({"capability": "http", "url": format!("{base}/away")})).await;
+    let reason = away.result["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("redirected to `example.com`") && reason.contains("grants.http.hosts"),
+        "{reason}"
+    );
+
+    let elsewhere = probe(&host, json!({"capability": "http", "url": "http://example.org/"})).await;
+    let reason = elsewhere.result["error"].as_str().unwrap_or_default();
+    assert!(reason.contains("add `example.org` under `grants.http.hosts`"), "{reason}");
+}
+
+#[tokio::test]
+async fn http_refuses_private_addresses_unless_allowed() {
+    let base = enrichment_server().await;
+    let (_install, host) = probe_host("  http:\n    hosts: [127.0.0.1]\n", |config| {
+        config.http.provider = HttpProvider::Direct;
+    });
+    let report = probe(&host, json!({"capability": "http", "url": format!("{base}/big")})).await;
+    let reason = report.result["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("not a public address") && reason.contains("http.allow_private_addresses"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn the_invocation_carries_the_run_id_the_hosts_clock_and_the_deadline() {
+    let install = Install::with(&[]);
+    install.add_custom("probe", "probe", "limits:\n  timeout_ms: 4000\n");
+    let start = Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).single().expect("time");
+    let clock = Arc::new(ManualClock::new(start));
+    let host = install.host_on(install.config(), clock.clone());
+    let first = probe(&host, json!({"capability": "clock"})).await;
+    assert_eq!(first.result["now"], "2024-03-01T12:00:00.000Z");
+    assert_eq!(first.now, "2024-03-01T12:00:00.000Z");
+    assert_eq!(first.result["time_limit_ms"], 4000);
+    assert_eq!(first.result["run_id"], json!(first.run_id));
+    clock.advance(chrono::Duration::hours(1));
+    let second = probe(&host, json!({"capability": "clock"})).await;
+    assert_eq!(second.result["now"], "2024-03-01T13:00:00.000Z");
+    assert_ne!(second.run_id, first.run_id);
+    let history = host.history().runs("probe", 5).expect("runs");
+    assert_eq!(history[0].run_id.as_deref(), Some(second.run_id.as_str()));
+}
+
+#[tokio::test]
+async fn parameters_are_checked_against_the_manifests_schema_before_the_run() {
+    let install = Install::with(&["probe"]);
+    let host = install.host();
+    let refused = host
+        .dispatch("probe", Trigger::Dispatch, json!({"capability": "teleport"}))
+        .await
+        .expect_err("not in the enum");
+    match &refused {
+        DispatchError::InvalidParameters { problems, .. } => {
+            assert!(problems.contains("`capability`"), "{problems}");
+            assert!(problems.contains("teleport"), "{problems}");
+        }
+        other => panic!("expected invalid parameters, got {other:?}"),
+    }
+    assert!(refused.to_string().starts_with("invalid input:"), "{refused}");
+    let missing = host
+        .dispatch("probe", Trigger::Dispatch, json!({}))
+        .await
+        .expect_err("capability is required");
+    assert!(missing.to_string().contains("capability"), "{missing}");
+    // Nothing ran: the history has no run of the skill.
+    assert!(host.history().runs("probe", 5).expect("runs").is_empty());
+}
