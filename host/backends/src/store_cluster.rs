@@ -53,7 +53,14 @@ pub struct ClusterDb {
     timeout: Duration,
     /// Indices known to exist, so a bulk request creates each at most once.
     created: Mutex<HashSet<String>>,
+    /// Indices a bulk load wrote to since its last commit (refreshed then).
+    staged: Mutex<HashSet<String>>,
 }
+
+/// Documents per `_bulk` request: a batch of a large ingest is split so no
+/// one request runs into the client's time limit (clusters take bulks of a
+/// few megabytes best).
+const BULK_CHUNK: usize = 2_000;
 
 impl ClusterDb {
     /// A client for the cluster configured at `key` (`db.opensearch` or
@@ -87,6 +94,7 @@ impl ClusterDb {
             retries: config.retries,
             timeout: Duration::from_millis(config.timeout_ms),
             created: Mutex::new(HashSet::new()),
+            staged: Mutex::new(HashSet::new()),
         })
     }
 
@@ -281,6 +289,63 @@ fn segment(pattern: &str) -> Result<&str, CapabilityError> {
     Ok(pattern)
 }
 
+impl ClusterDb {
+    /// Indexes documents in requests of [`BULK_CHUNK`]; with `refresh`,
+    /// each waits until its documents are searchable (what a skill's write
+    /// promises), else they become searchable at the next refresh (a bulk
+    /// load commits once at the end).
+    async fn bulk(
+        &self,
+        index: &str,
+        documents: Vec<(Option<String>, Value)>,
+        refresh: bool,
+    ) -> Result<BulkOutcome, CapabilityError> {
+        let mut outcome = BulkOutcome::default();
+        if documents.is_empty() {
+            return Ok(outcome);
+        }
+        self.ensure_index(segment(index)?).await?;
+        let path = if refresh {
+            "/_bulk?refresh=wait_for"
+        } else {
+            "/_bulk"
+        };
+        let mut documents = documents.into_iter().peekable();
+        while documents.peek().is_some() {
+            let mut lines = Vec::with_capacity(BULK_CHUNK * 2);
+            for (id, source) in documents.by_ref().take(BULK_CHUNK) {
+                lines.push(match id {
+                    Some(id) => json!({"index": {"_index": index, "_id": id}}),
+                    None => json!({"index": {"_index": index}}),
+                });
+                lines.push(source);
+            }
+            let body = self
+                .call(Method::Post, path, Some(Body::Lines(lines)))
+                .await?;
+            for item in body["items"].as_array().into_iter().flatten() {
+                let result = item
+                    .get("index")
+                    .or_else(|| item.get("create"))
+                    .unwrap_or(item);
+                if result.get("error").is_some_and(|e| !e.is_null()) {
+                    outcome.failed += 1;
+                    if outcome.errors.len() < 10 {
+                        let reason = result["error"]["reason"].as_str().unwrap_or("refused");
+                        outcome.errors.push(format!(
+                            "document {}: {reason}",
+                            result["_id"].as_str().unwrap_or("?")
+                        ));
+                    }
+                } else {
+                    outcome.indexed += 1;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
 #[async_trait::async_trait]
 impl DbBackend for ClusterDb {
     async fn search(&self, index_pattern: &str, body: Value) -> Result<Value, CapabilityError> {
@@ -312,45 +377,7 @@ impl DbBackend for ClusterDb {
         index: &str,
         documents: Vec<(Option<String>, Value)>,
     ) -> Result<BulkOutcome, CapabilityError> {
-        if documents.is_empty() {
-            return Ok(BulkOutcome::default());
-        }
-        self.ensure_index(segment(index)?).await?;
-        let mut lines = Vec::with_capacity(documents.len() * 2);
-        for (id, source) in documents {
-            lines.push(match id {
-                Some(id) => json!({"index": {"_index": index, "_id": id}}),
-                None => json!({"index": {"_index": index}}),
-            });
-            lines.push(source);
-        }
-        let body = self
-            .call(
-                Method::Post,
-                "/_bulk?refresh=wait_for",
-                Some(Body::Lines(lines)),
-            )
-            .await?;
-        let mut outcome = BulkOutcome::default();
-        for item in body["items"].as_array().into_iter().flatten() {
-            let result = item
-                .get("index")
-                .or_else(|| item.get("create"))
-                .unwrap_or(item);
-            if result.get("error").is_some_and(|e| !e.is_null()) {
-                outcome.failed += 1;
-                if outcome.errors.len() < 10 {
-                    let reason = result["error"]["reason"].as_str().unwrap_or("refused");
-                    outcome.errors.push(format!(
-                        "document {}: {reason}",
-                        result["_id"].as_str().unwrap_or("?")
-                    ));
-                }
-            } else {
-                outcome.indexed += 1;
-            }
-        }
-        Ok(outcome)
+        self.bulk(index, documents, true).await
     }
 
     async fn list_indices(&self, index_pattern: &str) -> Result<Vec<IndexInfo>, CapabilityError> {
@@ -390,23 +417,41 @@ impl DbBackend for ClusterDb {
     }
 }
 
-/// A cluster indexes each batch as it comes: every bulk request is already
-/// durable, and merging is the cluster's business.
+/// A cluster takes each batch as it comes (a bulk request is durable once
+/// answered) without waiting for a refresh per batch; a commit refreshes
+/// the indices written to, so the load is searchable from then on.
 #[async_trait::async_trait]
 impl BulkLoad for ClusterDb {
-    async fn stage(
-        &self,
-        index: &str,
-        documents: Documents,
-    ) -> Result<BulkOutcome, CapabilityError> {
-        self.bulk_index(index, documents).await
+    async fn stage(&self, index: &str, documents: Documents) -> Result<BulkOutcome, CapabilityError> {
+        let outcome = self.bulk(index, documents, false).await?;
+        self.staged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(index.to_owned());
+        Ok(outcome)
     }
 
     async fn commit(&self) -> Result<(), CapabilityError> {
-        Ok(())
+        let indices: Vec<String> = self
+            .staged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .collect();
+        if indices.is_empty() {
+            return Ok(());
+        }
+        let names = indices
+            .iter()
+            .map(|i| segment(i))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(",");
+        self.call(Method::Post, &format!("/{names}/_refresh"), None)
+            .await
+            .map(|_| ())
     }
 
     async fn finish(&self) -> Result<(), CapabilityError> {
-        Ok(())
+        self.commit().await
     }
 }

@@ -62,11 +62,12 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let config = Arc::new(config);
         let backends = backends::open(&config)?;
-        // One run needs one skill compiled, not every installed one.
+        // Every installed skill is loaded (compiled when the cache lacks
+        // it), as the service does, so a refusal of another skill's files
+        // is recorded for `list-skills` too.
         let host = SkillHost::new(config, backends, Arc::new(SystemClock))?;
         let loading = host.clone();
-        let skill = args.skill.clone();
-        tokio::task::spawn_blocking(move || loading.load_only(&[skill.as_str()])).await?;
+        tokio::task::spawn_blocking(move || loading.load_all()).await?;
         match host
             .dispatch(&args.skill, Trigger::Dispatch, parameters)
             .await

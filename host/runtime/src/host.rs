@@ -223,15 +223,6 @@ impl SkillHost {
         self.mark_ready();
     }
 
-    /// Loads only these skills and marks the registry ready: a one-off
-    /// dispatch needs no other skill compiled.
-    pub fn load_only(&self, folders: &[&str]) {
-        for folder in folders {
-            self.reload_folder(folder);
-        }
-        self.mark_ready();
-    }
-
     /// [`SkillHost::load_all`] on its own thread, so a service answers at
     /// once and each skill becomes ready as it compiles.
     pub fn load_in_background(self: &Arc<Self>) -> anyhow::Result<std::thread::JoinHandle<()>> {

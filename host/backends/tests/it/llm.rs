@@ -343,7 +343,11 @@ async fn json_mode_gives_up_with_invalid_output() {
         .expect_err("invalid");
     match err {
         CapabilityError::InvalidOutput(message) => {
-            assert!(message.contains("`verdict`"), "{message}")
+            // The text names the missing field and what is wrong with it.
+            assert!(
+                message.contains("\"verdict\" is a required property"),
+                "{message}"
+            )
         }
         other => panic!("expected invalid-output, got {other:?}"),
     }

@@ -21,7 +21,9 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        if name.starts_with(SECRET_ENV_PREFIX) || rest.starts_with("TEST_") {
+        // Secrets, test settings and the datasets folder are SC_ variables
+        // that name no key, on purpose.
+        if name.starts_with(SECRET_ENV_PREFIX) || rest.starts_with("TEST_") || rest == "DATASETS_DIR" {
             continue;
         }
         match known.iter().find(|(key, _)| env_name(key) == *name) {
