@@ -89,7 +89,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 }
                 Err(err) => {
                     failed_files += 1;
-                    eprintln!("error: {}: {err:#}", path.display());
+                    // Every error names the file it is about (the reader's own do).
+                    eprintln!("error: {err:#}");
                 }
             }
         }
@@ -148,7 +149,7 @@ async fn ingest_file(
             let outcome = db
                 .stage(&index, documents)
                 .await
-                .map_err(|err| anyhow::anyhow!("indexing into `{index}`: {err} (the events committed so far are kept; re-run to complete)"))?;
+                .map_err(|err| anyhow::anyhow!("{}: indexing into `{index}`: {err} (the events committed so far are kept; re-run to complete)", path.display()))?;
             since_commit += n;
             summary.indexed += u64::from(outcome.indexed);
             summary.refused += u64::from(outcome.failed);
@@ -160,25 +161,25 @@ async fn ingest_file(
             }
         }
         if since_commit >= args.commit_every {
-            commit(db).await?;
+            commit(db, path).await?;
             since_commit = 0;
         }
         progress.update(batch.bytes_read, summary.indexed);
     }
     if since_commit > 0 {
-        commit(db).await?;
+        commit(db, path).await?;
     }
     progress.finish(summary.indexed);
     producer
         .join()
-        .map_err(|_| anyhow::anyhow!("the reader thread failed"))?;
+        .map_err(|_| anyhow::anyhow!("{}: the reader thread failed", path.display()))?;
     summary.read += summary.malformed;
     Ok(summary)
 }
 
-async fn commit(db: &Arc<dyn BulkLoad>) -> anyhow::Result<()> {
+async fn commit(db: &Arc<dyn BulkLoad>, path: &Path) -> anyhow::Result<()> {
     db.commit().await.map_err(|err| {
-        anyhow::anyhow!("committing: {err} (the events since the last commit may not have been stored; re-run to complete)")
+        anyhow::anyhow!("{}: committing: {err} (the events since the last commit may not have been stored; re-run to complete)", path.display())
     })
 }
 

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 /// Why a file could not be opened or recognised.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// The file could not be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
+    /// The file could not be opened or read. The OS's reason is the
+    /// source, so a chain of errors names it once.
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file that failed.
         path: PathBuf,

@@ -29,6 +29,39 @@ pub(crate) struct EvtxReader {
     records: u64,
     bytes_read: u64,
     total_bytes: u64,
+    /// Why the file is shorter than its header says, reported once the
+    /// complete chunks have been read.
+    truncated: Option<String>,
+}
+
+/// Where the EVTX file header keeps its chunk count.
+const CHUNK_COUNT_OFFSET: usize = 42;
+
+/// Why a file is not as long as its header says (a copy taken while the
+/// log was being written, a download cut short), naming the chunk cut.
+fn truncation(header: &[u8], total_bytes: u64) -> Option<String> {
+    let count = header
+        .get(CHUNK_COUNT_OFFSET..CHUNK_COUNT_OFFSET + 2)
+        .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])))?;
+    let expected = HEADER_BYTES + count * CHUNK_BYTES;
+    let body = total_bytes.saturating_sub(HEADER_BYTES);
+    let whole = body / CHUNK_BYTES;
+    let partial = body % CHUNK_BYTES != 0;
+    if total_bytes >= expected && !partial {
+        return None;
+    }
+    let cut = whole + 1;
+    Some(if partial {
+        format!(
+            "the file is truncated or corrupt: chunk {cut} of {count} is cut short at byte {total_bytes} \
+             (the header lists {count} chunks of 64 KiB, {expected} bytes); the {whole} complete chunk(s) before it were read"
+        )
+    } else {
+        format!(
+            "the file is truncated or corrupt: it ends after chunk {whole} at byte {total_bytes}, but the header \
+             lists {count} chunks of 64 KiB ({expected} bytes); chunks {cut} to {count} are missing"
+        )
+    })
 }
 
 impl EvtxReader {
@@ -37,10 +70,15 @@ impl EvtxReader {
             path: path.to_owned(),
             source,
         };
-        let file = File::open(path).map_err(io_err)?;
+        let mut file = File::open(path).map_err(io_err)?;
         let total_bytes = file.metadata().map_err(io_err)?.len();
+        let mut header = vec![0; 64];
+        let read = std::io::Read::read(&mut file, &mut header).map_err(io_err)?;
+        header.truncate(read);
+        std::io::Seek::rewind(&mut file).map_err(io_err)?;
+        let truncated = truncation(&header, total_bytes);
+        // Built without the crate's thread pool, so no thread count is set.
         let settings = ParserSettings::new()
-            .num_threads(1)
             .indent(false)
             .separate_json_attributes(false);
         let parser = EvtxParser::from_read_seek(file)
@@ -56,6 +94,7 @@ impl EvtxReader {
             records: 0,
             bytes_read: HEADER_BYTES,
             total_bytes,
+            truncated,
         })
     }
 
@@ -68,6 +107,14 @@ impl EvtxReader {
         let Some(chunk) = self.chunks.next() else {
             // Unused chunks at the end of the file are never visited: the file is done.
             self.bytes_read = self.total_bytes;
+            if let Some(reason) = self.truncated.take() {
+                self.records += 1;
+                self.pending.push_back(Record::Malformed {
+                    line: self.records,
+                    reason,
+                });
+                return true;
+            }
             return false;
         };
         self.bytes_read += CHUNK_BYTES;
@@ -868,6 +915,18 @@ mod tests {
             channel_index_part("Windows PowerShell"),
             "windows_powershell"
         );
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_header_says_is_named_truncated_with_the_chunk() {
+        let mut header = vec![0u8; 64];
+        header[42..44].copy_from_slice(&3u16.to_le_bytes());
+        let full = HEADER_BYTES + 3 * CHUNK_BYTES;
+        assert_eq!(truncation(&header, full), None);
+        let cut = truncation(&header, HEADER_BYTES + CHUNK_BYTES + 100).expect("truncated");
+        assert!(cut.contains("chunk 2 of 3 is cut short"), "{cut}");
+        let missing = truncation(&header, HEADER_BYTES + CHUNK_BYTES).expect("truncated");
+        assert!(missing.contains("chunks 2 to 3 are missing"), "{missing}");
     }
 
     #[test]

@@ -198,8 +198,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 fn main() {
     let full = std::env::args().any(|arg| arg == "--bench");
     let dir = tempfile::tempdir().expect("temp dir");
-    let datasets = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/datasets/stratosphere/011-zeek-mixed/data");
+    let datasets = std::env::var_os("SC_DATASETS_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"),
+            std::path::PathBuf::from,
+        )
+        .join("stratosphere/011-zeek-mixed/data");
     if datasets.is_dir() {
         let store = Store::open(&dir.path().join("real")).expect("store");
         let started = Instant::now();

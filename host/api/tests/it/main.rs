@@ -2,3 +2,4 @@
 //! `oneshot` over a real host with real components.
 
 mod api;
+mod runs;

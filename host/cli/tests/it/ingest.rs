@@ -128,7 +128,14 @@ fn unknown_formats_unreadable_files_and_bad_queries_are_clear_errors() {
     let missing = dir.path().join("nope.log");
     let output = sc_host(&data, &["ingest", missing.to_str().unwrap()]);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("nope.log"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .expect("an error line");
+    // The file and the OS's reason, each once.
+    assert_eq!(line.matches("nope.log").count(), 1, "{line}");
+    assert_eq!(line.matches("No such file or directory").count(), 1, "{line}");
 
     let output = sc_host(
         &data,
@@ -207,4 +214,24 @@ fn an_ingest_killed_midway_completes_on_a_rerun_without_duplicates() {
         String::from_utf8_lossy(&rerun.stderr)
     );
     assert_eq!(count(&data, "logs-zeek-conn"), total);
+}
+
+/// An EVTX file cut short (a copy taken while the log was written) is not
+/// an empty success: the cut chunk is named, the complete ones are loaded.
+#[test]
+fn a_truncated_evtx_file_says_so_and_names_the_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sample = sc_testkit::datasets_dir()
+        .join("evtx-attack-samples/Defense Evasion/DE_suspicious_remote_eventlog_svc_access_5145.evtx");
+    let bytes = std::fs::read(&sample).expect("the EVTX sample");
+    let cut = dir.path().join("cut.evtx");
+    std::fs::write(&cut, &bytes[..40_000]).unwrap();
+    let output = sc_host(&data, &["ingest", cut.to_str().unwrap()]);
+    let out = stdout(&output);
+    assert!(out.contains("skipped 1 (1 malformed"), "{out}");
+    assert!(
+        out.contains("truncated or corrupt: chunk 1 of 1 is cut short at byte 40000"),
+        "{out}"
+    );
 }

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use sc_ingest::{Event, Format, Options, Record};
 
-/// `shared/datasets`, beside the repository checkout.
+/// `SC_DATASETS_DIR`, else `shared/datasets` beside the repository checkout.
 pub(crate) fn datasets() -> PathBuf {
     std::env::var_os("SC_DATASETS_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets"),
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"),
         PathBuf::from,
     )
 }
