@@ -93,6 +93,10 @@ async fn health_answers_while_slow_retrievals_are_in_flight() {
     fill_rag(&rag_path, 60_000);
     let host = install.host_with(config);
     let router = app(AppState::new(host.clone(), None, AuthMode::Open));
+    // Served for real: each request is a task on the runtime's workers, as
+    // in the service (a `oneshot` would run on the test's own thread).
+    let base = sc_testkit::serve(router).await;
+    let address = base.trim_start_matches("http://").to_owned();
     let categories = vec!["notes".to_owned()];
     // Warm the model, so the timed part is the scan.
     host.backends()
@@ -108,15 +112,30 @@ async fn health_answers_while_slow_retrievals_are_in_flight() {
             tokio::spawn(async move { rag.retrieve("beaconing host", 5, &categories).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    let mut latencies = Vec::new();
-    for _ in 0..5 {
-        let request = Request::builder().uri("/healthz").body(Body::empty()).expect("request");
-        let asked = Instant::now();
-        let response = router.clone().oneshot(request).await.expect("response");
-        latencies.push(asked.elapsed());
-        assert_eq!(response.status(), StatusCode::OK);
-    }
+    // The probe is a plain thread with a plain socket and a plain sleep,
+    // outside the runtime whose workers are under test.
+    let probe = std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        // Past the query's embedding (tens of milliseconds), into the
+        // scans (seconds in a debug build).
+        std::thread::sleep(Duration::from_millis(400));
+        (0..5)
+            .map(|_| {
+                let asked = Instant::now();
+                let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+                stream
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    .expect("send");
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).expect("read");
+                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                asked.elapsed()
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut latencies = tokio::task::spawn_blocking(move || probe.join().expect("probe"))
+        .await
+        .expect("probe thread");
     let probed = started.elapsed();
     for scan in scans {
         scan.await.expect("task").expect("retrieval");
@@ -126,10 +145,9 @@ async fn health_answers_while_slow_retrievals_are_in_flight() {
         probed < scanned,
         "the probes ran while the scans were in flight ({probed:?} of {scanned:?})"
     );
-    latencies.sort();
-    let median = latencies[latencies.len() / 2];
+    let slowest = latencies.iter().max().copied().unwrap_or_default();
     assert!(
-        median < Duration::from_millis(10),
+        slowest < Duration::from_millis(10),
         "/healthz took {latencies:?} with two retrievals in flight"
     );
 }
