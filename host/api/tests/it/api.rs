@@ -105,6 +105,11 @@ async fn health_status_and_skills() {
     let (status, body, _) = call(&api.router, "GET", "/api/skills/hello_world", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["manifest"]["grants"]["llm"], true);
+    assert_eq!(
+        body["parameters"]["properties"]["name"]["type"],
+        "string",
+        "the parameters schema is shown"
+    );
     assert!(
         body["instructions"]
             .as_str()

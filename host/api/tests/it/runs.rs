@@ -213,3 +213,38 @@ async fn the_dispatch_rate_limit_counts_each_client_apart() {
         "another client has its own bucket"
     );
 }
+
+/// Parameters are checked against the skill's `parameters` schema before
+/// the run: a 400 `invalid_input` that names the parameter and what it
+/// should be, and no run in the history.
+#[tokio::test]
+async fn parameters_that_do_not_match_the_schema_are_refused_before_the_run() {
+    let install = Install::with(&["hello_world"]);
+    let host = install.host();
+    let router = app(AppState::new(host.clone(), None, AuthMode::Open));
+    let response = router
+        .oneshot(dispatch_request(
+            json!({"skill": "hello_world", "parameters": {"name": 5}}),
+        ))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["error"]["code"], "invalid_input");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`name`") && message.contains("string"),
+        "{message}"
+    );
+    let runs = host
+        .read_history(|history| history.runs("hello_world", 5))
+        .await
+        .expect("history")
+        .expect("runs");
+    assert!(runs.is_empty(), "nothing ran: {runs:?}");
+}
+

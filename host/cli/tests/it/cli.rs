@@ -70,6 +70,75 @@ fn list_skills_json_is_machine_readable() {
         rows[1]["grants"],
         "db.read[logstash-*] llm memory[hello_world.*]"
     );
+    assert_eq!(
+        rows[1]["parameters"]["properties"]["name"]["default"],
+        "world",
+        "the manifest's parameters schema is listed"
+    );
+}
+
+/// A skill switched off through the API (the service records it in
+/// `state.db`) is listed as disabled, not ready.
+#[test]
+fn list_skills_shows_a_skill_switched_off_through_the_api_as_disabled() {
+    let install = Install::with(&["hello_world", "noop"]);
+    let history =
+        sc_state::history::History::open(&install.data_dir().join("state.db")).expect("state");
+    history.set_switch("noop", false).expect("switch off");
+    let listing = stdout(&sc_host(&install, &["list-skills"]));
+    let row = |id: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("noop").ends_with("disabled"), "{listing}");
+    assert!(row("hello_world").ends_with("ready"), "{listing}");
+    history.set_switch("noop", true).expect("switch on");
+    let listing = stdout(&sc_host(&install, &["list-skills"]));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("noop") && l.ends_with("ready")),
+        "{listing}"
+    );
+}
+
+/// `SC_SECRET_<NAME>` reaches a skill granted `NAME`, from inside the
+/// component; a secret it was not granted is refused with the grant to
+/// add; a granted one that is not set names the variable to export.
+#[test]
+fn a_granted_secret_reaches_the_skill_from_the_environment_and_nothing_else_does() {
+    let install = Install::with(&[]);
+    install.add_custom("probe", "probe", "grants:\n  secrets: [FEED_KEY, UNSET_KEY]\n");
+    install.write_config("");
+    let run = |name: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_sc-host"))
+            .arg("--config")
+            .arg(install.dir.path().join("config.yaml"))
+            .args(["dispatch", "probe", "--params-json"])
+            .arg(format!("{{\"capability\": \"secret\", \"name\": \"{name}\"}}"))
+            .env("SC_SECRET_FEED_KEY", "s3cr3t-value")
+            .env("SC_SECRET_OTHER_KEY", "not granted")
+            .env_remove("SC_SECRET_UNSET_KEY")
+            .output()
+            .expect("run sc-host");
+        let report: serde_json::Value =
+            serde_json::from_str(&stdout(&output)).unwrap_or_else(|_| panic!("{}", stderr(&output)));
+        report["result"].clone()
+    };
+    assert_eq!(run("FEED_KEY"), serde_json::json!({"ok": "s3cr3t-value"}));
+    let denied = run("OTHER_KEY")["error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        denied.contains("add `OTHER_KEY` under `grants.secrets`"),
+        "{denied}"
+    );
+    let unset = run("UNSET_KEY")["error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        unset.starts_with("not configured") && unset.contains("export SC_SECRET_UNSET_KEY"),
+        "{unset}"
+    );
 }
 
 #[test]
