@@ -2,6 +2,7 @@
 //! annotations, with the bearer scheme the protected routes use.
 
 use axum::Json;
+use axum::extract::State;
 use sc_core::backends::BackendHealth;
 use sc_core::memory::{AgentStatus, Alert, AlertStatus, Entry, MemorySnapshot};
 use sc_core::run::{RunReport, RunStatus, Trigger};
@@ -10,6 +11,8 @@ use sc_state::audit::AuditRecord;
 use sc_state::history::{RunRecord, RunSummary};
 use utoipa::OpenApi;
 
+use crate::AppState;
+use crate::auth::AuthMode;
 use crate::error::ErrorBody;
 use crate::routes::health::{
     BackendState, Health, ReadyStatus, Readiness, SchedulerState, SkillCounts, StatusResponse,
@@ -56,6 +59,34 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document as this service serves it: in the open loopback mode
+/// (no tokens configured) every protected operation also accepts no
+/// credentials, which the document says by listing an empty security
+/// requirement beside the bearer one, so clients and contract checkers
+/// read the truth.
+pub fn for_mode(auth: &AuthMode) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    if matches!(auth, AuthMode::Open) {
+        for item in doc.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(security) = &mut operation.security {
+                    security.push(utoipa::openapi::security::SecurityRequirement::default());
+                }
+            }
+        }
+    }
+    doc
+}
+
+pub(crate) async fn document(State(state): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    Json(for_mode(&state.auth))
 }
