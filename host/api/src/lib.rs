@@ -128,7 +128,10 @@ pub fn app(state: AppState) -> Router {
     let config = &state.host.config().api;
     let protected = routes::protected()
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    let mut router = Router::new().merge(routes::public()).merge(protected);
+    let mut router = Router::new()
+        .merge(routes::public())
+        .route("/api/openapi.json", axum::routing::get(openapi::document))
+        .merge(protected);
     // The web UI's files, when built; the API answers before them.
     if config.web_dir.join("index.html").is_file() {
         router = router.fallback_service(tower_http::services::ServeDir::new(&config.web_dir));

@@ -57,22 +57,40 @@ struct Running {
 
 fn start(config: Config, with_scheduler: bool) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let backends = backends::open(&config)?;
-    // The service answers at once; skills compile on their own thread and
-    // each is ready when it has (dispatches wait for them meanwhile).
-    let host = SkillHost::new(config.clone(), backends, Arc::new(SystemClock))?;
+    let began = std::time::Instant::now();
+    // The backends, the host's own state, the manifests and the folder watch
+    // open side by side; the service answers as soon as they have. Skills
+    // then compile on their own thread, each ready when it has (dispatches
+    // wait for them meanwhile).
+    let (host, watch) = std::thread::scope(|scope| {
+        let watch = config
+            .reload
+            .enabled
+            .then(|| scope.spawn(|| reload::Watch::start(&config.skills_dir)));
+        let host = SkillHost::open(config.clone(), Arc::new(SystemClock), || {
+            backends::open(&config)
+        });
+        let watch = watch.map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        (host, watch)
+    });
+    let host = host?;
+    let opened = began.elapsed();
     host.load_in_background()?;
     let (stop, stop_rx) = watch::channel(false);
-    let reload = if config.reload.enabled {
-        Some(reload::spawn(host.clone(), stop_rx.clone())?)
-    } else {
-        None
+    let reload = match watch {
+        Some(watch) => Some(reload::run(host.clone(), watch?, stop_rx.clone())),
+        None => None,
     };
     let scheduler = with_scheduler.then(|| {
         let scheduler = Scheduler::new(host.clone());
         let task = tokio::spawn(scheduler.clone().run(stop_rx));
         (scheduler, task)
     });
+    tracing::debug!(
+        open_ms = opened.as_secs_f64() * 1e3,
+        total_ms = began.elapsed().as_secs_f64() * 1e3,
+        "host started"
+    );
     Ok(Running {
         host,
         scheduler,

@@ -90,21 +90,6 @@ impl CapabilityError {
     }
 }
 
-impl From<crate::grants::Denied> for CapabilityError {
-    fn from(denied: crate::grants::Denied) -> Self {
-        Self::Denied(denied.0)
-    }
-}
-
-impl From<crate::grants::GrantError> for CapabilityError {
-    fn from(err: crate::grants::GrantError) -> Self {
-        match err {
-            crate::grants::GrantError::Denied(denied) => denied.into(),
-            crate::grants::GrantError::InvalidInput(message) => Self::InvalidInput(message),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

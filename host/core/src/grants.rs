@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::CapabilityError;
 pub use crate::memory::MemoryList;
 
 /// The `grants` block of a manifest.
@@ -287,6 +288,21 @@ impl GrantCheck {
             &format!("`{name}`"),
             "grants.secrets",
         ))
+    }
+}
+
+impl From<Denied> for CapabilityError {
+    fn from(denied: Denied) -> Self {
+        Self::Denied(denied.0)
+    }
+}
+
+impl From<GrantError> for CapabilityError {
+    fn from(err: GrantError) -> Self {
+        match err {
+            GrantError::Denied(denied) => denied.into(),
+            GrantError::InvalidInput(message) => Self::InvalidInput(message),
+        }
     }
 }
 

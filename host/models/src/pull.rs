@@ -256,7 +256,7 @@ pub fn model_dir(models_dir: &Path, entry: &CatalogEntry) -> PathBuf {
 }
 
 impl Puller {
-    /// A puller that installs into `models_dir` from the PEP 503 index at
+    /// A puller that installs into `models_dir` from the package index at
     /// `index_url` (e.g. [`DEFAULT_INDEX_URL`]).
     pub fn new(models_dir: impl Into<PathBuf>, index_url: impl Into<String>) -> Self {
         Self {

@@ -19,7 +19,8 @@ use crate::bindings as wit;
 use crate::capabilities::config::SkillSettings;
 use crate::capabilities::{CallContext, CapabilityStates};
 use crate::engine::{Engines, LoadedSkill};
-use crate::error::{RunLimitExceeded, from_wit};
+use crate::capabilities::from_wit;
+use crate::error::RunLimitExceeded;
 use crate::sandbox::{OutputCapture, deny_all_wasi};
 use crate::state::{MemoryCap, StoreState};
 

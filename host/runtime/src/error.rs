@@ -6,8 +6,6 @@
 use sc_core::CapabilityError;
 use sc_core::grants::{Denied, GrantError};
 
-use crate::bindings::securityclaw::skill::types::CapabilityError as WitError;
-
 /// What a host function returns on failure.
 #[derive(Debug)]
 pub enum CallError {
@@ -52,45 +50,6 @@ impl From<RunLimitExceeded> for CallError {
     }
 }
 
-impl CallError {
-    /// The WIT value the guest sees, or the trap that ends the run.
-    pub fn into_wit(self) -> wasmtime::Result<WitError> {
-        match self {
-            Self::Capability(err) => Ok(to_wit(err)),
-            Self::Trap(err) => Err(err),
-        }
-    }
-}
-
-/// A capability error as the WIT value of the same kind.
-pub fn to_wit(err: CapabilityError) -> WitError {
-    match err {
-        CapabilityError::Denied(m) => WitError::Denied(m),
-        CapabilityError::InvalidInput(m) => WitError::InvalidInput(m),
-        CapabilityError::NotConfigured(m) => WitError::NotConfigured(m),
-        CapabilityError::Backend(m) => WitError::Backend(m),
-        CapabilityError::Timeout => WitError::Timeout,
-        CapabilityError::LimitExceeded(m) => WitError::LimitExceeded(m),
-        CapabilityError::InvalidOutput(m) => WitError::InvalidOutput(m),
-        CapabilityError::Other(m) => WitError::Other(m),
-    }
-}
-
-/// A WIT error (one a skill gave up on) as the host's type, so it is
-/// described by the one text [`CapabilityError`] has.
-pub fn from_wit(err: WitError) -> CapabilityError {
-    match err {
-        WitError::Denied(m) => CapabilityError::Denied(m),
-        WitError::InvalidInput(m) => CapabilityError::InvalidInput(m),
-        WitError::NotConfigured(m) => CapabilityError::NotConfigured(m),
-        WitError::Backend(m) => CapabilityError::Backend(m),
-        WitError::Timeout => CapabilityError::Timeout,
-        WitError::LimitExceeded(m) => CapabilityError::LimitExceeded(m),
-        WitError::InvalidOutput(m) => CapabilityError::InvalidOutput(m),
-        WitError::Other(m) => CapabilityError::Other(m),
-    }
-}
-
 /// A run limit that ended the call; the host reports it as the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunLimitExceeded {
@@ -109,26 +68,4 @@ pub enum RunLimitExceeded {
         "the skill tried to grow its memory past {0} MiB (raise `limits.memory_mb` in its instruction.md if this is legitimate)"
     )]
     Memory(u64),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_survives_the_round_trip_through_wit() {
-        let all = [
-            CapabilityError::Denied("d".into()),
-            CapabilityError::InvalidInput("i".into()),
-            CapabilityError::NotConfigured("n".into()),
-            CapabilityError::Backend("b".into()),
-            CapabilityError::Timeout,
-            CapabilityError::LimitExceeded("l".into()),
-            CapabilityError::InvalidOutput("o".into()),
-            CapabilityError::Other("rate-limited: slow down".into()),
-        ];
-        for err in all {
-            assert_eq!(from_wit(to_wit(err.clone())), err);
-        }
-    }
 }

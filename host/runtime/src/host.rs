@@ -120,6 +120,40 @@ fn is_serving(current: &LoadedSkill, scanned: &ScannedSkill) -> bool {
             .is_ok_and(|wasm| cache::sha256_hex(&wasm) == current.sha256)
 }
 
+/// What the host keeps in `state.db`, opened together.
+struct HostState {
+    history: History,
+    audit: AuditLog,
+    recorder: Recorder,
+    switches: Vec<(String, bool)>,
+}
+
+impl HostState {
+    fn open(config: &Config) -> anyhow::Result<Self> {
+        let state_db = config.data_dir.join("state.db");
+        let history = History::open(&state_db)
+            .with_context(|| format!("opening the run history {}", state_db.display()))?;
+        let audit = AuditLog::open(&state_db)
+            .with_context(|| format!("opening the audit trail {}", state_db.display()))?;
+        let switches = history.switches().context("reading skill switches")?;
+        let recorder = Recorder::start(&state_db)
+            .with_context(|| format!("starting the run recorder on {}", state_db.display()))?;
+        Ok(Self {
+            history,
+            audit,
+            recorder,
+            switches,
+        })
+    }
+}
+
+/// A scoped thread's answer; its panic goes on in the caller.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// The host. Every run — scheduled, dispatched or asked for by the chat —
 /// goes through [`SkillHost::dispatch`] (see `dispatch.rs`).
 pub struct SkillHost {
@@ -158,16 +192,34 @@ impl SkillHost {
         backends: Backends,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Arc<Self>> {
-        let state_db = config.data_dir.join("state.db");
-        let history = History::open(&state_db)
-            .with_context(|| format!("opening the run history {}", state_db.display()))?;
-        let audit = AuditLog::open(&state_db)
-            .with_context(|| format!("opening the audit trail {}", state_db.display()))?;
-        let switches = history.switches().context("reading skill switches")?;
-        let recorder = Recorder::start(&state_db)
-            .with_context(|| format!("starting the run recorder on {}", state_db.display()))?;
+        Self::open(config, clock, move || Ok(backends))
+    }
+
+    /// [`SkillHost::new`] with the backends opened by `open_backends`, on a
+    /// thread of its own while this one opens the host's state and another
+    /// reads the manifests: a service start waits for the slowest of the
+    /// three, not their sum.
+    pub fn open(
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        open_backends: impl FnOnce() -> anyhow::Result<Backends> + Send,
+    ) -> anyhow::Result<Arc<Self>> {
+        let dir = config.skills_dir.clone();
+        let (backends, scanned, state) = std::thread::scope(|scope| {
+            let backends = scope.spawn(open_backends);
+            let scanned = scope.spawn(move || registry::scan(&dir));
+            let state = HostState::open(&config);
+            (join(backends), join(scanned), state)
+        });
+        let backends = backends?;
+        let HostState {
+            history,
+            audit,
+            recorder,
+            switches,
+        } = state?;
         let dir = &config.skills_dir;
-        let scanned = registry::scan(dir).map_err(|err| {
+        let scanned = scanned.map_err(|err| {
             anyhow::anyhow!(
                 "cannot read the skills folder {}: {err}; build the skills with `just skills` or set `skills_dir`",
                 dir.display()

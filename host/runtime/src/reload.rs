@@ -28,32 +28,69 @@ fn folder_of(skills_dir: &Path, path: &Path) -> Option<String> {
     }
 }
 
-/// Starts watching; the task ends when `stop` turns true.
+/// A watch on the skills folder, set up before the host that reloads from
+/// it (so a service can set it up beside everything else it opens).
+pub struct Watch {
+    watcher: notify::RecommendedWatcher,
+    changes: mpsc::UnboundedReceiver<std::path::PathBuf>,
+    skills_dir: std::path::PathBuf,
+}
+
+impl Watch {
+    /// Starts watching `skills_dir` (recursively). Blocks while the watch
+    /// is set up.
+    pub fn start(skills_dir: &Path) -> anyhow::Result<Self> {
+        // notify reports canonical paths on some platforms.
+        let skills_dir = skills_dir
+            .canonicalize()
+            .unwrap_or_else(|_| skills_dir.to_path_buf());
+        let (tx, changes) = mpsc::unbounded_channel::<std::path::PathBuf>();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+                Ok(event) => {
+                    for path in event.paths {
+                        let _ = tx.send(path);
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "skill folder watch error"),
+            })
+            .context("starting the skills folder watcher")?;
+        watcher
+            .watch(&skills_dir, RecursiveMode::Recursive)
+            .with_context(|| format!("watching {}", skills_dir.display()))?;
+        tracing::info!(dir = %skills_dir.display(), "hot reload is watching the skills folder");
+        Ok(Self {
+            watcher,
+            changes,
+            skills_dir,
+        })
+    }
+}
+
+/// Starts watching the host's skills folder and reloading from it; the
+/// task ends when `stop` turns true.
 pub fn spawn(
     host: Arc<SkillHost>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let skills_dir = host.config().skills_dir.clone();
-    // notify reports canonical paths on some platforms.
-    let skills_dir = skills_dir.canonicalize().unwrap_or(skills_dir);
-    let debounce = Duration::from_millis(host.config().reload.debounce_ms);
-    let (tx, mut rx) = mpsc::unbounded_channel::<std::path::PathBuf>();
-    let mut watcher =
-        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-            Ok(event) => {
-                for path in event.paths {
-                    let _ = tx.send(path);
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "skill folder watch error"),
-        })
-        .context("starting the skills folder watcher")?;
-    watcher
-        .watch(&skills_dir, RecursiveMode::Recursive)
-        .with_context(|| format!("watching {}", skills_dir.display()))?;
-    tracing::info!(dir = %skills_dir.display(), "hot reload is watching the skills folder");
+    let watch = Watch::start(&host.config().skills_dir)?;
+    Ok(run(host, watch, stop))
+}
 
-    Ok(tokio::spawn(async move {
+/// Reloads each changed folder once its files have been quiet for
+/// `reload.debounce_ms`, until `stop` turns true.
+pub fn run(
+    host: Arc<SkillHost>,
+    watch: Watch,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let debounce = Duration::from_millis(host.config().reload.debounce_ms);
+    let Watch {
+        watcher,
+        changes: mut rx,
+        skills_dir,
+    } = watch;
+    tokio::spawn(async move {
         let _watcher = watcher;
         let mut pending: HashMap<String, Instant> = HashMap::new();
         loop {
@@ -99,7 +136,7 @@ pub fn spawn(
                 }
             }
         }
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -14,12 +14,12 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::{AppError, RequestId};
 
-/// Routes that need no authentication: health probes and the API document.
+/// Routes that need no authentication: the health probes (and, added by
+/// [`crate::app`], the API document).
 pub fn public() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/api/openapi.json", get(crate::openapi::document))
 }
 
 /// Routes behind authentication.

