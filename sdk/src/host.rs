@@ -30,13 +30,16 @@ pub(crate) trait Host {
     ) -> Result<llm::ChatResponse>;
     fn llm_embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
     fn rag_store(&self, documents: &[rag::Document]) -> Result<Vec<String>>;
-    fn rag_retrieve(&self, query: &str, k: u32, category: Option<&str>)
-    -> Result<rag::Retrieval>;
+    fn rag_retrieve(&self, query: &str, k: u32, category: Option<&str>) -> Result<rag::Retrieval>;
     fn memory_get(&self, key: &str) -> Result<Option<String>>;
     fn memory_set(&self, key: &str, value: &str) -> Result<()>;
     fn memory_remove(&self, key: &str) -> Result<bool>;
-    fn memory_append(&self, list: &memory::EntryList, text: &str, data: Option<&str>)
-    -> Result<u32>;
+    fn memory_append(
+        &self,
+        list: &memory::EntryList,
+        text: &str,
+        data: Option<&str>,
+    ) -> Result<u32>;
     fn memory_recent(&self, list: &memory::EntryList, limit: u32) -> Result<Vec<memory::Entry>>;
     fn memory_set_focus(&self, focus: Option<&str>) -> Result<()>;
     fn memory_set_status(&self, status: &memory::AgentStatus) -> Result<()>;
@@ -96,12 +99,7 @@ impl Host for Imports {
     fn rag_store(&self, documents: &[rag::Document]) -> Result<Vec<String>> {
         wit::rag::store(documents)
     }
-    fn rag_retrieve(
-        &self,
-        query: &str,
-        k: u32,
-        category: Option<&str>,
-    ) -> Result<rag::Retrieval> {
+    fn rag_retrieve(&self, query: &str, k: u32, category: Option<&str>) -> Result<rag::Retrieval> {
         wit::rag::retrieve(query, k, category)
     }
     fn memory_get(&self, key: &str) -> Result<Option<String>> {

@@ -376,7 +376,11 @@ mod tests {
                 .map(|entry| entry.expect("entry").path())
                 .filter(|path| path.extension().is_some_and(|e| e == "wit"))
                 .map(|path| {
-                    let name = path.file_name().expect("name").to_string_lossy().into_owned();
+                    let name = path
+                        .file_name()
+                        .expect("name")
+                        .to_string_lossy()
+                        .into_owned();
                     (name, std::fs::read_to_string(&path).expect("read"))
                 })
                 .collect();
@@ -386,10 +390,14 @@ mod tests {
         let repository = read(&sdk.join("../wit"));
         let copy = read(&sdk.join("wit"));
         assert!(!repository.is_empty());
-        let names = |files: &[(String, String)]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        let names =
+            |files: &[(String, String)]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
         assert_eq!(names(&copy), names(&repository), "the same files");
         for ((name, a), (_, b)) in copy.iter().zip(&repository) {
-            assert!(a == b, "sdk/wit/{name} differs from wit/{name}: copy wit/*.wit to sdk/wit/");
+            assert!(
+                a == b,
+                "sdk/wit/{name} differs from wit/{name}: copy wit/*.wit to sdk/wit/"
+            );
         }
     }
 

@@ -28,7 +28,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::host::Host;
-use crate::{CapabilityError, Invocation, Skill, SkillError, Status, db, http, llm, log, memory, rag};
+use crate::{
+    CapabilityError, Invocation, Skill, SkillError, Status, db, http, llm, log, memory, rag,
+};
 
 type Result<T> = std::result::Result<T, CapabilityError>;
 
@@ -226,7 +228,10 @@ impl MockHost {
     /// `config.get(key)` answers `value`.
     pub fn setting(self, key: &str, value: impl Serialize) -> Self {
         let value = serde_json::to_value(value).expect("a setting that serializes");
-        self.mock.settings.borrow_mut().insert(key.to_owned(), value);
+        self.mock
+            .settings
+            .borrow_mut()
+            .insert(key.to_owned(), value);
         self
     }
 
@@ -301,7 +306,10 @@ impl MockHost {
     }
 
     /// `llm.embed` answers what `answer(texts)` returns.
-    pub fn on_llm_embed(self, answer: impl Fn(&[String]) -> Result<Vec<Vec<f32>>> + 'static) -> Self {
+    pub fn on_llm_embed(
+        self,
+        answer: impl Fn(&[String]) -> Result<Vec<Vec<f32>>> + 'static,
+    ) -> Self {
         self.answers(|a| a.llm_embed = Some(Rc::new(answer)))
     }
 
@@ -314,7 +322,10 @@ impl MockHost {
     }
 
     /// `http.send` answers what `answer(request)` returns.
-    pub fn on_http(self, answer: impl Fn(&http::Request) -> Result<http::Response> + 'static) -> Self {
+    pub fn on_http(
+        self,
+        answer: impl Fn(&http::Request) -> Result<http::Response> + 'static,
+    ) -> Self {
         self.answers(|a| a.http_send = Some(Rc::new(answer)))
     }
 
@@ -335,9 +346,8 @@ impl MockHost {
             Ok(outcome) => Ok(Run {
                 status: outcome.status,
                 summary: outcome.summary,
-                result: serde_json::from_str(&outcome.result).map_err(|err| {
-                    SkillError::Failed(format!("the result is not JSON: {err}"))
-                })?,
+                result: serde_json::from_str(&outcome.result)
+                    .map_err(|err| SkillError::Failed(format!("the result is not JSON: {err}")))?,
             }),
             Err(crate::__bindings::SkillError::InvalidInput(m)) => Err(SkillError::InvalidInput(m)),
             Err(crate::__bindings::SkillError::Capability(e)) => Err(SkillError::Capability(e)),
@@ -408,7 +418,10 @@ impl Mock {
 
 impl Host for Mock {
     fn log_write(&self, level: log::Level, message: &str, fields: &[(String, String)]) {
-        self.record(Function::LogWrite, json!({"level": format!("{level:?}"), "message": message, "fields": fields}));
+        self.record(
+            Function::LogWrite,
+            json!({"level": format!("{level:?}"), "message": message, "fields": fields}),
+        );
         self.logs
             .borrow_mut()
             .push((level, message.to_owned(), fields.to_vec()));
@@ -430,7 +443,10 @@ impl Host for Mock {
 
     fn db_search(&self, index_pattern: &str, body: &str) -> Result<String> {
         let body = parse("the search body", body)?;
-        self.record(Function::DbSearch, json!({"index-pattern": index_pattern, "query": body}));
+        self.record(
+            Function::DbSearch,
+            json!({"index-pattern": index_pattern, "query": body}),
+        );
         let answer = self
             .answer(|a| a.db_search.clone())
             .ok_or_else(|| missing(Function::DbSearch, "on_db_search"))?;
@@ -439,7 +455,10 @@ impl Host for Mock {
 
     fn db_count(&self, index_pattern: &str, query: Option<&str>) -> Result<u64> {
         let query = query.map(|q| parse("the query", q)).transpose()?;
-        self.record(Function::DbCount, json!({"index-pattern": index_pattern, "query": query}));
+        self.record(
+            Function::DbCount,
+            json!({"index-pattern": index_pattern, "query": query}),
+        );
         let answer = self
             .answer(|a| a.db_count.clone())
             .ok_or_else(|| missing(Function::DbCount, "on_db_count"))?;
@@ -488,7 +507,10 @@ impl Host for Mock {
     }
 
     fn db_field_mappings(&self, index_pattern: &str) -> Result<String> {
-        self.record(Function::DbFieldMappings, json!({"index-pattern": index_pattern}));
+        self.record(
+            Function::DbFieldMappings,
+            json!({"index-pattern": index_pattern}),
+        );
         let answer = self
             .answer(|a| a.db_field_mappings.clone())
             .ok_or_else(|| missing(Function::DbFieldMappings, "on_db_field_mappings"))?;
@@ -539,13 +561,11 @@ impl Host for Mock {
         Ok((first..stored.len()).map(|i| format!("doc-{i}")).collect())
     }
 
-    fn rag_retrieve(
-        &self,
-        query: &str,
-        k: u32,
-        category: Option<&str>,
-    ) -> Result<rag::Retrieval> {
-        self.record(Function::RagRetrieve, json!({"query": query, "k": k, "category": category}));
+    fn rag_retrieve(&self, query: &str, k: u32, category: Option<&str>) -> Result<rag::Retrieval> {
+        self.record(
+            Function::RagRetrieve,
+            json!({"query": query, "k": k, "category": category}),
+        );
         let answer = self
             .answer(|a| a.rag_retrieve.clone())
             .ok_or_else(|| missing(Function::RagRetrieve, "on_rag_retrieve"))?;
@@ -599,7 +619,10 @@ impl Host for Mock {
     }
 
     fn memory_recent(&self, list: &memory::EntryList, limit: u32) -> Result<Vec<memory::Entry>> {
-        self.record(Function::MemoryRecent, json!({"target": list_name(list), "limit": limit}));
+        self.record(
+            Function::MemoryRecent,
+            json!({"target": list_name(list), "limit": limit}),
+        );
         let lists = self.lists.borrow();
         let entries = lists.get(list_name(list)).map(Vec::as_slice).unwrap_or(&[]);
         Ok(entries
@@ -617,7 +640,10 @@ impl Host for Mock {
     }
 
     fn memory_set_status(&self, status: &memory::AgentStatus) -> Result<()> {
-        self.record(Function::MemorySetStatus, json!({"status": format!("{status:?}")}));
+        self.record(
+            Function::MemorySetStatus,
+            json!({"status": format!("{status:?}")}),
+        );
         *self.status.borrow_mut() = Some(status.clone());
         Ok(())
     }

@@ -34,7 +34,13 @@ impl Timestamp {
     /// `2026-12-01T23:05:19+01:00`; fractions beyond milliseconds are cut.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         let bytes = text.as_bytes();
-        if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || !matches!(bytes[10], b'T' | b't' | b' ') || bytes[13] != b':' || bytes[16] != b':' {
+        if bytes.len() < 20
+            || bytes[4] != b'-'
+            || bytes[7] != b'-'
+            || !matches!(bytes[10], b'T' | b't' | b' ')
+            || bytes[13] != b':'
+            || bytes[16] != b':'
+        {
             return None;
         }
         let number = |range: std::ops::Range<usize>| -> Option<i64> {
@@ -46,7 +52,13 @@ impl Timestamp {
         };
         let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
         let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
+        if !(1..=12).contains(&month)
+            || day < 1
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
             return None;
         }
         let mut rest = &text[19..];
@@ -78,7 +90,8 @@ impl Timestamp {
             }
         };
         let days = days_from_civil(year, month, day);
-        let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second.min(59) - offset_minutes * 60;
+        let seconds =
+            days * 86_400 + hour * 3_600 + minute * 60 + second.min(59) - offset_minutes * 60;
         Some(Self(seconds * 1_000 + millis))
     }
 
@@ -136,11 +149,16 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let days = days + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -154,10 +172,19 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2026-12-01T23:05:19.123Z").expect("parse");
         assert_eq!(t.epoch_millis(), 1_796_166_319_123);
         assert_eq!(t.to_rfc3339(), "2026-12-01T23:05:19.123Z");
-        assert_eq!(Timestamp::from_epoch_millis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(Timestamp::from_epoch_millis(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            Timestamp::from_epoch_millis(0).to_rfc3339(),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp::from_epoch_millis(-1).to_rfc3339(),
+            "1969-12-31T23:59:59.999Z"
+        );
         let leap = Timestamp::parse_rfc3339("2024-02-29T00:00:00Z").expect("leap day");
-        assert_eq!(leap.plus(Duration::from_secs(86_400)).to_rfc3339(), "2024-03-01T00:00:00.000Z");
+        assert_eq!(
+            leap.plus(Duration::from_secs(86_400)).to_rfc3339(),
+            "2024-03-01T00:00:00.000Z"
+        );
     }
 
     #[test]
@@ -166,7 +193,15 @@ mod tests {
         assert_eq!(with_offset.to_rfc3339(), "2026-12-01T23:05:19.500Z");
         let nanos = Timestamp::parse_rfc3339("2026-12-01T23:05:19.123456789Z").expect("nanos");
         assert_eq!(nanos.epoch_millis() % 1_000, 123);
-        for bad in ["", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-12-01 23:05", "2026-12-01T23:05:19", "2026-12-01T23:05:19.Z", "2026-12-01T23:05:19+0100"] {
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-12-01 23:05",
+            "2026-12-01T23:05:19",
+            "2026-12-01T23:05:19.Z",
+            "2026-12-01T23:05:19+0100",
+        ] {
             assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
         }
     }
@@ -174,6 +209,9 @@ mod tests {
     #[test]
     fn arithmetic_moves_by_durations() {
         let t = Timestamp::parse_rfc3339("2026-12-01T00:00:00Z").expect("parse");
-        assert_eq!(t.minus(Duration::from_secs(24 * 3_600)).to_rfc3339(), "2026-11-30T00:00:00.000Z");
+        assert_eq!(
+            t.minus(Duration::from_secs(24 * 3_600)).to_rfc3339(),
+            "2026-11-30T00:00:00.000Z"
+        );
     }
 }

@@ -11,7 +11,12 @@ use axum::http::request::Parts;
 
 use crate::error::{AppError, RequestId};
 
-fn rejected(status: StatusCode, code: &'static str, text: String, id: Option<&RequestId>) -> AppError {
+fn rejected(
+    status: StatusCode,
+    code: &'static str,
+    text: String,
+    id: Option<&RequestId>,
+) -> AppError {
     let error = AppError::new(status, code, text);
     match id {
         Some(id) => error.with_request(id),
@@ -43,7 +48,12 @@ where
                     StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
                     _ => "bad_request",
                 };
-                Err(rejected(status, code, rejection.body_text(), request_id.as_ref()))
+                Err(rejected(
+                    status,
+                    code,
+                    rejection.body_text(),
+                    request_id.as_ref(),
+                ))
             }
         }
     }

@@ -23,9 +23,9 @@ use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use auth::AuthMode;
+use error::{AppError, RequestId};
 use sc_runtime::SkillHost;
 use sc_scheduler::Scheduler;
-use error::{AppError, RequestId};
 
 /// Who made a request (a token id, or `loopback`).
 #[derive(Debug, Clone)]

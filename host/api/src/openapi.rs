@@ -14,19 +14,21 @@ use utoipa::OpenApi;
 use crate::AppState;
 use crate::auth::AuthMode;
 use crate::error::ErrorBody;
+use crate::routes::audit::__path_audit;
 use crate::routes::health::{
-    BackendState, Health, ReadyStatus, Readiness, SchedulerState, SkillCounts, StatusResponse,
-    __path_healthz, __path_readyz, __path_status,
+    __path_healthz, __path_readyz, __path_status, BackendState, Health, Readiness, ReadyStatus,
+    SchedulerState, SkillCounts, StatusResponse,
 };
 use crate::routes::memory::{
     __path_alerts, __path_findings, __path_memory, __path_set_alert_status, AlertStatusRequest,
 };
-use crate::routes::runs::{__path_crons, __path_dispatch, __path_run_cron, CronView, DispatchRequest};
+use crate::routes::runs::{
+    __path_crons, __path_dispatch, __path_run_cron, CronView, DispatchRequest,
+};
 use crate::routes::skills::{
     __path_list_skills, __path_set_enabled, __path_skill_detail, EnabledRequest, SkillDetail,
     SkillSummary,
 };
-use crate::routes::audit::__path_audit;
 
 /// The OpenAPI document.
 #[derive(OpenApi)]

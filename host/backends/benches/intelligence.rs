@@ -17,7 +17,6 @@ use sc_core::rag::{Document, RagBackend};
 use sc_state::memory::SqliteMemory;
 use sc_testkit::bench::percentile;
 
-
 /// Unit vectors derived from the text's bytes.
 struct HashingEmbedder;
 

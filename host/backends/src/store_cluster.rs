@@ -422,7 +422,11 @@ impl DbBackend for ClusterDb {
 /// the indices written to, so the load is searchable from then on.
 #[async_trait::async_trait]
 impl BulkLoad for ClusterDb {
-    async fn stage(&self, index: &str, documents: Documents) -> Result<BulkOutcome, CapabilityError> {
+    async fn stage(
+        &self,
+        index: &str,
+        documents: Documents,
+    ) -> Result<BulkOutcome, CapabilityError> {
         let outcome = self.bulk(index, documents, false).await?;
         self.staged
             .lock()

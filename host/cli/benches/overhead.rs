@@ -105,9 +105,7 @@ fn bench_raw_call(dir: &Path, calls: usize) {
     use sc_runtime::call::{RunInput, RunLimits, run};
     let skills = dir.join("raw-skills");
     install(&skills, &["noop"]);
-    let scanned = sc_runtime::registry::scan(&skills)
-        .expect("scan")
-        .remove(0);
+    let scanned = sc_runtime::registry::scan(&skills).expect("scan").remove(0);
     let engines = Engines::new(dir.join("raw-cache")).expect("engines");
     let skill = engines.load(&scanned).expect("load");
     let mut config = Config {

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use sc_state::audit::{AuditLog, Verification};
 use sc_core::config::Config;
+use sc_state::audit::{AuditLog, Verification};
 
 /// Subcommands of `audit`.
 #[derive(Debug, clap::Subcommand)]

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::EXIT_USAGE;
 use sc_backends as backends;
-use sc_core::config::Config;
 use sc_core::clock::SystemClock;
+use sc_core::config::Config;
 use sc_core::run::Trigger;
 use sc_runtime::{DispatchError, SkillHost};
 

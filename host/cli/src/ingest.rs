@@ -16,8 +16,8 @@ use sc_ingest::{Format, Options, Record};
 use serde_json::Value;
 
 use sc_backends as backends;
-use sc_core::db::BulkLoad;
 use sc_core::config::Config;
+use sc_core::db::BulkLoad;
 
 /// Arguments of `ingest`.
 #[derive(Debug, clap::Args)]

@@ -11,8 +11,8 @@ use sc_models::catalog::{self, CatalogEntry, ModelKind};
 use sc_models::pull::{ModelStatus, Puller};
 
 use sc_backends as backends;
-use sc_core::llm::{ChatOptions, Message, Role};
 use sc_core::config::Config;
+use sc_core::llm::{ChatOptions, Message, Role};
 
 /// Subcommands of `models`.
 #[derive(Debug, clap::Subcommand)]

@@ -12,8 +12,8 @@ use tokio::sync::watch;
 
 use sc_api::{self as api, AppState};
 use sc_backends as backends;
-use sc_core::config::Config;
 use sc_core::clock::SystemClock;
+use sc_core::config::Config;
 use sc_runtime::{SkillHost, reload};
 use sc_scheduler::Scheduler;
 
@@ -70,7 +70,10 @@ fn start(config: Config, with_scheduler: bool) -> anyhow::Result<Running> {
         let host = SkillHost::open(config.clone(), Arc::new(SystemClock), || {
             backends::open(&config)
         });
-        let watch = watch.map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        let watch = watch.map(|w| {
+            w.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         (host, watch)
     });
     let host = host?;
@@ -109,7 +112,8 @@ impl Running {
             let _ = task.await;
         }
         // Runs that API clients started finish too, within the same grace.
-        let grace = std::time::Duration::from_millis(self.host.config().scheduler.shutdown_grace_ms);
+        let grace =
+            std::time::Duration::from_millis(self.host.config().scheduler.shutdown_grace_ms);
         if !self.host.wait_idle(grace).await {
             tracing::warn!("runs still going at shutdown were stopped");
         }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use sc_backends as backends;
-use sc_core::memory::{Alert, MemorySnapshot};
 use sc_core::config::{Config, DbProvider};
+use sc_core::memory::{Alert, MemorySnapshot};
 
 /// Flags of `status`.
 #[derive(Debug, clap::Args)]

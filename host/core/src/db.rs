@@ -67,8 +67,11 @@ pub trait DbBackend: Send + Sync {
 pub trait BulkLoad: Send + Sync {
     /// Indexes documents for a bulk load; unseen by searches, and lost if
     /// the process dies, until [`BulkLoad::commit`].
-    async fn stage(&self, index: &str, documents: Documents)
-    -> Result<BulkOutcome, CapabilityError>;
+    async fn stage(
+        &self,
+        index: &str,
+        documents: Documents,
+    ) -> Result<BulkOutcome, CapabilityError>;
     /// Makes what [`BulkLoad::stage`] wrote durable and searchable.
     async fn commit(&self) -> Result<(), CapabilityError>;
     /// Commits what is staged and finishes what the load left running (the

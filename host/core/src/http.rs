@@ -72,6 +72,9 @@ pub type HostCheck = dyn for<'h> Fn(&'h str) -> bool + Send + Sync;
 pub trait HttpBackend: Send + Sync {
     /// Sends a request whose host was checked against the grants;
     /// `allowed` answers whether a redirect target's host is granted too.
-    async fn send(&self, request: Request, allowed: &HostCheck)
-    -> Result<Response, CapabilityError>;
+    async fn send(
+        &self,
+        request: Request,
+        allowed: &HostCheck,
+    ) -> Result<Response, CapabilityError>;
 }

@@ -541,10 +541,16 @@ You are a triage analyst.
             "parameters:\n  type: object\n  properties:\n    hours: {type: integer, minimum: 1, maximum: 24}\n  additionalProperties: false\nlimits:\n",
         );
         let manifest = parse(&with).expect("valid");
-        let schema = manifest.parameter_schema().expect("compiles").expect("present");
+        let schema = manifest
+            .parameter_schema()
+            .expect("compiles")
+            .expect("present");
         assert!(schema.check(&serde_json::json!({"hours": 6})).is_ok());
         assert!(schema.check(&serde_json::json!({"hours": 48})).is_err());
-        for bad in ["parameters: {type: string}\n", "parameters:\n  type: object\n  properties: {a: {type: nothing}}\n"] {
+        for bad in [
+            "parameters: {type: string}\n",
+            "parameters:\n  type: object\n  properties: {a: {type: nothing}}\n",
+        ] {
             let text = GOOD.replace("limits:\n", &format!("{bad}limits:\n"));
             let err = parse(&text).expect_err("refused").to_string();
             assert!(err.contains("`parameters`"), "{err}");

@@ -8,7 +8,17 @@ use crate::error::CapabilityError;
 
 /// A list in shared memory.
 #[derive(
-    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    Serialize,
+    Deserialize,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum MemoryList {

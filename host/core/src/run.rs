@@ -241,7 +241,10 @@ mod tests {
             Trigger::Chat,
             Trigger::Startup,
         ] {
-            assert_eq!(serde_json::to_value(trigger).expect("serialize"), trigger.as_str());
+            assert_eq!(
+                serde_json::to_value(trigger).expect("serialize"),
+                trigger.as_str()
+            );
             assert_eq!(Trigger::parse(trigger.as_str()), Some(trigger));
         }
     }

@@ -933,7 +933,12 @@ struct IndexFile {
 }
 
 /// The first wheel of `package==version` a project page lists.
-fn find_wheel_link(page: &IndexPage, base: &Url, package: &str, version: &str) -> Option<WheelLink> {
+fn find_wheel_link(
+    page: &IndexPage,
+    base: &Url,
+    package: &str,
+    version: &str,
+) -> Option<WheelLink> {
     let package = normalize_name(package);
     page.files.iter().find_map(|file| {
         let (name, ver) = wheel_name_version(&file.filename)?;

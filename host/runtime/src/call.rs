@@ -17,9 +17,9 @@ use wasmtime::component::ResourceTable;
 
 use crate::bindings as wit;
 use crate::capabilities::config::SkillSettings;
+use crate::capabilities::from_wit;
 use crate::capabilities::{CallContext, CapabilityStates};
 use crate::engine::{Engines, LoadedSkill};
-use crate::capabilities::from_wit;
 use crate::error::RunLimitExceeded;
 use crate::sandbox::{OutputCapture, deny_all_wasi};
 use crate::state::{MemoryCap, StoreState};

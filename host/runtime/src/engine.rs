@@ -261,7 +261,11 @@ impl Engines {
 
     /// Refuses a component that imports this package at another
     /// compatibility line, naming both versions.
-    fn check_version(&self, component: &Component, path: &std::path::Path) -> Result<(), LoadError> {
+    fn check_version(
+        &self,
+        component: &Component,
+        path: &std::path::Path,
+    ) -> Result<(), LoadError> {
         let host = wit_version();
         let component_type = component.component_type();
         for (name, _) in component_type.imports(&self.engine) {

@@ -20,7 +20,5 @@ pub mod state;
 
 pub use dispatch::DispatchError;
 pub use engine::{Engines, LoadError, LoadedSkill};
-pub use host::{
-    ReloadOutcome, RegistryState, SkillEntry, SkillHost, SkillState, off_worker,
-};
+pub use host::{RegistryState, ReloadOutcome, SkillEntry, SkillHost, SkillState, off_worker};
 pub use registry::ScannedSkill;

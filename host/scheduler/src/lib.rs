@@ -221,8 +221,12 @@ impl Scheduler {
                     .await;
                 match marked {
                     Ok(Ok(())) => {}
-                    Ok(Err(err)) => tracing::error!(skill, error = %err, "could not record the first-startup run"),
-                    Err(err) => tracing::error!(skill, error = %err, "could not record the first-startup run"),
+                    Ok(Err(err)) => {
+                        tracing::error!(skill, error = %err, "could not record the first-startup run")
+                    }
+                    Err(err) => {
+                        tracing::error!(skill, error = %err, "could not record the first-startup run")
+                    }
                 }
                 tracing::info!(skill, "first-startup run succeeded");
                 true

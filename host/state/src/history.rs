@@ -267,7 +267,10 @@ impl History {
     /// Last run and failures in a row.
     pub fn summary(&self, skill_id: &str) -> rusqlite::Result<RunSummary> {
         let recent = self.runs(skill_id, 100)?;
-        let consecutive_failures = recent.iter().take_while(|r| r.status == RunStatus::Error).count() as u32;
+        let consecutive_failures = recent
+            .iter()
+            .take_while(|r| r.status == RunStatus::Error)
+            .count() as u32;
         Ok(RunSummary {
             last_run: recent.into_iter().next(),
             consecutive_failures,

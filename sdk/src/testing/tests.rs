@@ -11,11 +11,17 @@ struct Counter;
 
 impl Skill for Counter {
     fn run(invocation: Invocation) -> Result<Outcome, SkillError> {
-        let index: String = invocation.param("index")?.unwrap_or_else(|| "logs-*".into());
+        let index: String = invocation
+            .param("index")?
+            .unwrap_or_else(|| "logs-*".into());
         let runs = memory::get::<u64>("counter.runs")?.unwrap_or(0) + 1;
         memory::set("counter.runs", &runs)?;
         let documents = db::count(&index, None)?;
-        memory::append(memory::EntryList::Findings, &format!("{documents} documents"), None)?;
+        memory::append(
+            memory::EntryList::Findings,
+            &format!("{documents} documents"),
+            None,
+        )?;
         Ok(Outcome::ok(
             format!("run {runs}: {documents} documents in {index}"),
             json!({ "runs": runs, "documents": documents, "now": invocation.now.to_rfc3339() }),
@@ -29,7 +35,10 @@ fn a_skill_runs_against_canned_answers_and_its_calls_are_recorded() {
         .memory("counter.runs", 2)
         .on_db_count(|pattern, _| Ok(if pattern == "zeek-*" { 7 } else { 0 }));
     let run = host
-        .run::<Counter>(Invocation::new(Trigger::Dispatch, json!({ "index": "zeek-*" })))
+        .run::<Counter>(Invocation::new(
+            Trigger::Dispatch,
+            json!({ "index": "zeek-*" }),
+        ))
         .expect("runs");
     assert_eq!(run.status, Status::Ok);
     assert_eq!(run.summary, "run 3: 7 documents in zeek-*");

@@ -2,7 +2,9 @@
 //! whether the telemetry store and the model answer.
 
 use securityclaw_sdk::llm::{ChatOptions, Message};
-use securityclaw_sdk::{Invocation, Outcome, Skill, SkillError, db, describe, export_skill, llm, log, memory};
+use securityclaw_sdk::{
+    Invocation, Outcome, Skill, SkillError, db, describe, export_skill, llm, log, memory,
+};
 use serde_json::{Value, json};
 
 struct HelloWorld;
@@ -17,7 +19,9 @@ fn probe<T: Into<Value>>(result: securityclaw_sdk::Result<T>) -> Value {
 
 impl Skill for HelloWorld {
     fn run(invocation: Invocation) -> Result<Outcome, SkillError> {
-        let name: String = invocation.param("name")?.unwrap_or_else(|| "world".to_owned());
+        let name: String = invocation
+            .param("name")?
+            .unwrap_or_else(|| "world".to_owned());
         log::write(log::Level::Info, "greeting", &[("name", &name)]);
 
         let runs = memory::get::<u64>("hello_world.runs")?.unwrap_or(0) + 1;
@@ -26,7 +30,10 @@ impl Skill for HelloWorld {
         let db = probe(db::count("logstash-*", None));
         let model = probe(
             llm::chat(
-                &[Message::user(format!("Greet {} in five words.", llm::data_block("name", &name)))],
+                &[Message::user(format!(
+                    "Greet {} in five words.",
+                    llm::data_block("name", &name)
+                ))],
                 &ChatOptions {
                     max_tokens: Some(32),
                     ..ChatOptions::default()
@@ -98,7 +105,12 @@ mod tests {
         assert_eq!(run.result["llm"]["answer"], "Hello there, dear analyst!");
         let chats = host.calls_to(Function::LlmChat);
         assert_eq!(chats.len(), 1);
-        let prompt = chats[0].args["messages"][0]["content"].as_str().expect("prompt");
-        assert!(prompt.contains(&format!("<data:name>\n{name}\n</data:name>")), "{prompt}");
+        let prompt = chats[0].args["messages"][0]["content"]
+            .as_str()
+            .expect("prompt");
+        assert!(
+            prompt.contains(&format!("<data:name>\n{name}\n</data:name>")),
+            "{prompt}"
+        );
     }
 }

@@ -62,9 +62,11 @@ pub(crate) async fn findings(
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Vec<Entry>>, AppError> {
     let limit = page.limit(50, 1_000, &request)?;
-    with_memory(&state, &request, move |m| m.recent(MemoryList::Findings, limit))
-        .await
-        .map(Json)
+    with_memory(&state, &request, move |m| {
+        m.recent(MemoryList::Findings, limit)
+    })
+    .await
+    .map(Json)
 }
 
 #[utoipa::path(get, path = "/api/alerts", security(("bearer" = [])),

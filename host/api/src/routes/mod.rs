@@ -57,7 +57,9 @@ impl Page {
         match self.limit {
             None => Ok(default),
             Some(limit) if (1..=max).contains(&limit) => Ok(limit),
-            Some(_) => Err(AppError::out_of_range("limit", 1, u64::from(max)).with_request(request)),
+            Some(_) => {
+                Err(AppError::out_of_range("limit", 1, u64::from(max)).with_request(request))
+            }
         }
     }
 }

@@ -128,7 +128,9 @@ pub(crate) async fn skill_detail(
     let skill = id.clone();
     let (last_runs, summary) = state
         .host
-        .read_history(move |history| Ok::<_, anyhow::Error>((history.runs(&skill, 20)?, history.summary(&skill)?)))
+        .read_history(move |history| {
+            Ok::<_, anyhow::Error>((history.runs(&skill, 20)?, history.summary(&skill)?))
+        })
         .await
         .map_err(|e| AppError::internal(&request, e))?
         .map_err(|e| AppError::internal(&request, e))?;

@@ -106,8 +106,7 @@ async fn health_status_and_skills() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["manifest"]["grants"]["llm"], true);
     assert_eq!(
-        body["parameters"]["properties"]["name"]["type"],
-        "string",
+        body["parameters"]["properties"]["name"]["type"], "string",
         "the parameters schema is shown"
     );
     assert!(

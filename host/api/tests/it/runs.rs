@@ -39,8 +39,15 @@ async fn a_run_finishes_and_is_recorded_after_its_client_hangs_up() {
     let request = dispatch_request(json!({"skill": "slow", "parameters": {"ms": 1000}}));
     let gave_up = tokio::time::timeout(Duration::from_millis(100), router.oneshot(request)).await;
     assert!(gave_up.is_err(), "the client hung up before the answer");
-    assert_eq!(host.running("slow"), 1, "the run goes on without its client");
-    assert!(host.wait_idle(Duration::from_secs(30)).await, "the run ends");
+    assert_eq!(
+        host.running("slow"),
+        1,
+        "the run goes on without its client"
+    );
+    assert!(
+        host.wait_idle(Duration::from_secs(30)).await,
+        "the run ends"
+    );
     let runs = host
         .read_history(|history| history.runs("slow", 5))
         .await
@@ -72,7 +79,11 @@ fn fill_rag(path: &std::path::Path, count: usize) {
                 })
                 .collect();
             insert
-                .execute(rusqlite::params![format!("doc{i}"), format!("10.0.{}.{}", i / 256, i % 256), blob])
+                .execute(rusqlite::params![
+                    format!("doc{i}"),
+                    format!("10.0.{}.{}", i / 256, i % 256),
+                    blob
+                ])
                 .expect("row");
         }
     }
@@ -124,7 +135,9 @@ async fn health_answers_while_slow_retrievals_are_in_flight() {
                 let asked = Instant::now();
                 let mut stream = std::net::TcpStream::connect(&address).expect("connect");
                 stream
-                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    .write_all(
+                        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                    )
                     .expect("send");
                 let mut answer = String::new();
                 stream.read_to_string(&mut answer).expect("read");
@@ -162,21 +175,29 @@ async fn readiness_waits_for_the_skills_to_load() {
     let host = SkillHost::new(Arc::new(config), backends, Arc::new(SystemClock)).expect("host");
     let router = app(AppState::new(host.clone(), None, AuthMode::Open));
     let ready = |router: axum::Router| async move {
-        let request = Request::builder().uri("/readyz").body(Body::empty()).expect("request");
+        let request = Request::builder()
+            .uri("/readyz")
+            .body(Body::empty())
+            .expect("request");
         let response = router.oneshot(request).await.expect("response");
         let status = response.status();
         let body = http_body_util::BodyExt::collect(response.into_body())
             .await
             .expect("body")
             .to_bytes();
-        (status, serde_json::from_slice::<serde_json::Value>(&body).expect("json"))
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).expect("json"),
+        )
     };
     let (status, body) = ready(router.clone()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["registry"], false);
     assert_eq!(body["status"], "not_ready");
     let loading = host.clone();
-    tokio::task::spawn_blocking(move || loading.load_all()).await.expect("load");
+    tokio::task::spawn_blocking(move || loading.load_all())
+        .await
+        .expect("load");
     let (status, body) = ready(router).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["registry"], true);
@@ -202,7 +223,10 @@ async fn the_dispatch_rate_limit_counts_each_client_apart() {
     let status = |router: axum::Router, request: Request<Body>| async move {
         router.oneshot(request).await.expect("response").status()
     };
-    assert_eq!(status(router.clone(), from([127, 0, 0, 1])).await, StatusCode::OK);
+    assert_eq!(
+        status(router.clone(), from([127, 0, 0, 1])).await,
+        StatusCode::OK
+    );
     assert_eq!(
         status(router.clone(), from([127, 0, 0, 1])).await,
         StatusCode::TOO_MANY_REQUESTS
@@ -247,4 +271,3 @@ async fn parameters_that_do_not_match_the_schema_are_refused_before_the_run() {
         .expect("runs");
     assert!(runs.is_empty(), "nothing ran: {runs:?}");
 }
-

@@ -76,7 +76,6 @@ fn flows() -> Vec<(Option<String>, Value)> {
         .collect()
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_db_operation_answers_the_same_on_every_backend() {
     for backend in backends("operations") {
@@ -308,4 +307,3 @@ async fn cluster_requests_retry_on_429_and_5xx_and_name_the_fix_on_refusal() {
         .unwrap_err();
     assert!(err.to_string().contains("db.opensearch.host"), "{err}");
 }
-

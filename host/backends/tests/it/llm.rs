@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sc_backends::llm_http::{HttpLlm, Wire};
 use sc_core::CapabilityError;
-use sc_core::llm::{ChatOptions, LlmBackend, Message, Role};
 use sc_core::config::{LlmConfig, LlmProvider};
+use sc_core::llm::{ChatOptions, LlmBackend, Message, Role};
 use serde_json::{Value, json};
 
 #[derive(Default)]
@@ -498,8 +498,8 @@ async fn a_skill_reaches_the_model_through_its_grant() {
 #[tokio::test]
 async fn retrieval_uses_vectors_when_a_model_embeds_and_applies_the_threshold() {
     use sc_backends::rag_sqlite::SqliteRag;
-    use sc_core::rag::{Document, RagBackend as _};
     use sc_core::rag::RetrievalPath;
+    use sc_core::rag::{Document, RagBackend as _};
     let server = server(&[]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let embedder: Arc<dyn LlmBackend> = Arc::new(ollama(&server, &config()));

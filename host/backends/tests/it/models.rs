@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use sc_backends::open_llm;
 use sc_core::CapabilityError;
-use sc_core::llm::{ChatOptions, LlmBackend, Message, Role};
 use sc_core::config::{LlmConfig, LlmProvider};
+use sc_core::llm::{ChatOptions, LlmBackend, Message, Role};
 
 /// The small models, pulled once (a no-op when the cache has them).
 fn embedded() -> (Arc<dyn LlmBackend>, String) {

@@ -18,8 +18,8 @@ use sc_backends::rag_sqlite::SqliteRag;
 use sc_backends::store_cluster::ClusterDb;
 use sc_core::CapabilityError;
 use sc_core::llm::{ChatOptions, ChatResponse, LlmBackend, Message};
-use sc_core::rag::{Document, RagBackend, document_id};
 use sc_core::rag::RetrievalPath;
+use sc_core::rag::{Document, RagBackend, document_id};
 
 use sc_testkit::{cluster_config, cluster_url, embedded_models, repo_root};
 

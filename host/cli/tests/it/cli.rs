@@ -71,8 +71,7 @@ fn list_skills_json_is_machine_readable() {
         "db.read[logstash-*] llm memory[hello_world.*]"
     );
     assert_eq!(
-        rows[1]["parameters"]["properties"]["name"]["default"],
-        "world",
+        rows[1]["parameters"]["properties"]["name"]["default"], "world",
         "the manifest's parameters schema is listed"
     );
 }
@@ -111,30 +110,42 @@ fn list_skills_shows_a_skill_switched_off_through_the_api_as_disabled() {
 #[test]
 fn a_granted_secret_reaches_the_skill_from_the_environment_and_nothing_else_does() {
     let install = Install::with(&[]);
-    install.add_custom("probe", "probe", "grants:\n  secrets: [FEED_KEY, UNSET_KEY]\n");
+    install.add_custom(
+        "probe",
+        "probe",
+        "grants:\n  secrets: [FEED_KEY, UNSET_KEY]\n",
+    );
     install.write_config("");
     let run = |name: &str| {
         let output = Command::new(env!("CARGO_BIN_EXE_sc-host"))
             .arg("--config")
             .arg(install.dir.path().join("config.yaml"))
             .args(["dispatch", "probe", "--params-json"])
-            .arg(format!("{{\"capability\": \"secret\", \"name\": \"{name}\"}}"))
+            .arg(format!(
+                "{{\"capability\": \"secret\", \"name\": \"{name}\"}}"
+            ))
             .env("SC_SECRET_FEED_KEY", "s3cr3t-value")
             .env("SC_SECRET_OTHER_KEY", "not granted")
             .env_remove("SC_SECRET_UNSET_KEY")
             .output()
             .expect("run sc-host");
-        let report: serde_json::Value =
-            serde_json::from_str(&stdout(&output)).unwrap_or_else(|_| panic!("{}", stderr(&output)));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&output))
+            .unwrap_or_else(|_| panic!("{}", stderr(&output)));
         report["result"].clone()
     };
     assert_eq!(run("FEED_KEY"), serde_json::json!({"ok": "s3cr3t-value"}));
-    let denied = run("OTHER_KEY")["error"].as_str().unwrap_or_default().to_owned();
+    let denied = run("OTHER_KEY")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(
         denied.contains("add `OTHER_KEY` under `grants.secrets`"),
         "{denied}"
     );
-    let unset = run("UNSET_KEY")["error"].as_str().unwrap_or_default().to_owned();
+    let unset = run("UNSET_KEY")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(
         unset.starts_with("not configured") && unset.contains("export SC_SECRET_UNSET_KEY"),
         "{unset}"
@@ -368,11 +379,9 @@ fn status_shows_the_memory_snapshot() {
     install.write_config("");
     {
         let config = install.config();
-        let memory = sc_state::memory::SqliteMemory::open(
-            &config.memory.path,
-            config.memory.clone(),
-        )
-        .expect("memory");
+        let memory =
+            sc_state::memory::SqliteMemory::open(&config.memory.path, config.memory.clone())
+                .expect("memory");
         memory
             .append(
                 MemoryList::Findings,
@@ -405,12 +414,9 @@ fn rag_search_says_which_path_answered() {
     let install = Install::with(&[]);
     install.write_config("llm:\n  provider: none\n");
     {
-        let rag = sc_backends::rag_sqlite::SqliteRag::open(
-            &install.data_dir().join("rag.db"),
-            None,
-            0.3,
-        )
-        .expect("rag");
+        let rag =
+            sc_backends::rag_sqlite::SqliteRag::open(&install.data_dir().join("rag.db"), None, 0.3)
+                .expect("rag");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");

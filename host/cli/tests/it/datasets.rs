@@ -311,4 +311,3 @@ fn normalize(value: &Value) -> Value {
         other => other.clone(),
     }
 }
-

@@ -135,7 +135,11 @@ fn unknown_formats_unreadable_files_and_bad_queries_are_clear_errors() {
         .expect("an error line");
     // The file and the OS's reason, each once.
     assert_eq!(line.matches("nope.log").count(), 1, "{line}");
-    assert_eq!(line.matches("No such file or directory").count(), 1, "{line}");
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
 
     let output = sc_host(
         &data,
@@ -222,8 +226,9 @@ fn an_ingest_killed_midway_completes_on_a_rerun_without_duplicates() {
 fn a_truncated_evtx_file_says_so_and_names_the_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let sample = sc_testkit::datasets_dir()
-        .join("evtx-attack-samples/Defense Evasion/DE_suspicious_remote_eventlog_svc_access_5145.evtx");
+    let sample = sc_testkit::datasets_dir().join(
+        "evtx-attack-samples/Defense Evasion/DE_suspicious_remote_eventlog_svc_access_5145.evtx",
+    );
     let bytes = std::fs::read(&sample).expect("the EVTX sample");
     let cut = dir.path().join("cut.evtx");
     std::fs::write(&cut, &bytes[..40_000]).unwrap();

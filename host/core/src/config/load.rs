@@ -23,7 +23,10 @@ pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, ConfigError> {
         };
         // Secrets, test settings and the datasets folder are SC_ variables
         // that name no key, on purpose.
-        if name.starts_with(SECRET_ENV_PREFIX) || rest.starts_with("TEST_") || rest == "DATASETS_DIR" {
+        if name.starts_with(SECRET_ENV_PREFIX)
+            || rest.starts_with("TEST_")
+            || rest == "DATASETS_DIR"
+        {
             continue;
         }
         match known.iter().find(|(key, _)| env_name(key) == *name) {
@@ -395,4 +398,3 @@ mod tests {
         assert_eq!(loaded.config.limits.memory_mb, 64);
     }
 }
-

@@ -124,7 +124,12 @@ pub(super) fn validate(config: &Config) -> Result<(), (&'static str, String)> {
         256,
     )?;
     check_range("http.timeout_ms", config.http.timeout_ms, 1, 600_000)?;
-    check_range("http.max_body_bytes", config.http.max_body_bytes, 1, 256 << 20)?;
+    check_range(
+        "http.max_body_bytes",
+        config.http.max_body_bytes,
+        1,
+        256 << 20,
+    )?;
     check_range("reload.debounce_ms", config.reload.debounce_ms, 0, 60_000)?;
     if config.api.bind.parse::<std::net::SocketAddr>().is_err() {
         return Err((
@@ -171,4 +176,3 @@ fn check_range(
     }
     Ok(())
 }
-

@@ -168,7 +168,10 @@ fn index(packages: &[Package], extra: &[(&str, &[u8])], base: &str) -> HashMap<S
                 {"filename": file, "url": href, "hashes": hashes, "requires-python": ">=3.8"}
             ]
         });
-        routes.insert(format!("/simple/{}/", p.name), page.to_string().into_bytes());
+        routes.insert(
+            format!("/simple/{}/", p.name),
+            page.to_string().into_bytes(),
+        );
         routes.insert(format!("/files/{file}"), p.wheel.clone());
     }
     for (path, body) in extra {

@@ -116,8 +116,14 @@ mod tests {
 
     #[test]
     fn the_prompt_digest_depends_on_roles_and_texts_only() {
-        let a = [Message::new(Role::System, "be brief"), Message::new(Role::User, "hi")];
-        let b = [Message::new(Role::User, "be brief"), Message::new(Role::User, "hi")];
+        let a = [
+            Message::new(Role::System, "be brief"),
+            Message::new(Role::User, "hi"),
+        ];
+        let b = [
+            Message::new(Role::User, "be brief"),
+            Message::new(Role::User, "hi"),
+        ];
         assert_ne!(prompt_digest(&a), prompt_digest(&b));
         // Pinned: a change in the bindings' types must not move the digests
         // already in audit trails.

@@ -169,7 +169,9 @@ impl wit::Host for MemoryState {
     async fn set_focus(&mut self, focus: Option<String>) -> Result<(), CallError> {
         self.call.charge()?;
         self.call.grants.memory_agent_state()?;
-        Ok(self.blocking(move |b| b.set_focus(focus.as_deref())).await?)
+        Ok(self
+            .blocking(move |b| b.set_focus(focus.as_deref()))
+            .await?)
     }
 
     async fn set_status(&mut self, status: wit::AgentStatus) -> Result<(), CallError> {
@@ -246,7 +248,10 @@ mod tests {
             .expect_err("the panic is an error");
         let text = err.to_string();
         assert!(text.contains("panicked"), "{text}");
-        assert!(text.contains("index out of range reading `cursor`"), "{text}");
+        assert!(
+            text.contains("index out of range reading `cursor`"),
+            "{text}"
+        );
     }
 
     #[test]

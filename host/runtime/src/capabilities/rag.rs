@@ -67,7 +67,9 @@ impl wit::Host for RagState {
             }
         };
         if k == 0 || k > MAX_K {
-            return Err(CapabilityError::InvalidInput(format!("k must be 1..={MAX_K}, not {k}")).into());
+            return Err(
+                CapabilityError::InvalidInput(format!("k must be 1..={MAX_K}, not {k}")).into(),
+            );
         }
         let found = self.backend.retrieve(&query, k, &categories).await?;
         Ok(wit::Retrieval {

@@ -36,11 +36,19 @@ async fn probe(host: &SkillHost, params: Value) -> RunReport {
 #[tokio::test]
 async fn settings_from_config_reach_the_skill_and_nothing_else_does() {
     let (_install, host) = probe_host("  llm: false\n", |config| {
-        let mine = [("threshold".to_owned(), json!(0.8)), ("hosts".to_owned(), json!(["a", "b"]))];
-        config.skills.settings.insert("probe".into(), mine.into_iter().collect());
+        let mine = [
+            ("threshold".to_owned(), json!(0.8)),
+            ("hosts".to_owned(), json!(["a", "b"])),
+        ];
+        config
+            .skills
+            .settings
+            .insert("probe".into(), mine.into_iter().collect());
         config.skills.settings.insert(
             "other".into(),
-            [("token".to_owned(), json!("not yours"))].into_iter().collect(),
+            [("token".to_owned(), json!("not yours"))]
+                .into_iter()
+                .collect(),
         );
     });
     let report = probe(
@@ -74,7 +82,12 @@ async fn rag_stores_and_retrieves_within_granted_categories() {
     let k_zero = result["k_zero"]["error"].as_str().unwrap_or_default();
     assert!(k_zero.contains("k must be 1..=100"), "{k_zero}");
 
-    let denied = dispatch(&host, "probe", json!({"capability": "rag", "category": "secrets", "texts": ["x"]})).await;
+    let denied = dispatch(
+        &host,
+        "probe",
+        json!({"capability": "rag", "category": "secrets", "texts": ["x"]}),
+    )
+    .await;
     let reason = denied.error.unwrap_or_default();
     assert!(
         reason.contains("add `secrets` under `grants.rag.categories`"),
@@ -117,11 +130,19 @@ async fn memory_lists_focus_and_status_work_from_a_component() {
 
 async fn enrichment_server() -> String {
     let app = Router::new()
-        .route("/reputation/{ip}", get(|axum::extract::Path(ip): axum::extract::Path<String>| async move {
-            format!("{{\"ip\":\"{ip}\",\"score\":87}}")
-        }))
+        .route(
+            "/reputation/{ip}",
+            get(
+                |axum::extract::Path(ip): axum::extract::Path<String>| async move {
+                    format!("{{\"ip\":\"{ip}\",\"score\":87}}")
+                },
+            ),
+        )
         .route("/big", get(|| async { "x".repeat(10_000) }))
-        .route("/away", get(|| async { Redirect::temporary("http://example.com/elsewhere") }));
+        .route(
+            "/away",
+            get(|| async { Redirect::temporary("http://example.com/elsewhere") }),
+        );
     serve(app).await
 }
 
@@ -133,25 +154,44 @@ async fn http_reaches_a_granted_host_and_keeps_to_its_limits() {
         config.http.allow_private_addresses = true;
         config.http.max_body_bytes = 1_000;
     });
-    let ok = probe(&host, json!({"capability": "http", "url": format!("{base}/reputation/203.0.113.7")})).await;
+    let ok = probe(
+        &host,
+        json!({"capability": "http", "url": format!("{base}/reputation/203.0.113.7")}),
+    )
+    .await;
     assert_eq!(ok.result["status"], 200);
     assert_eq!(ok.result["body"], "{\"ip\":\"203.0.113.7\",\"score\":87}");
     assert_eq!(ok.result["truncated"], false);
 
-    let big = probe(&host, json!({"capability": "http", "url": format!("{base}/big")})).await;
+    let big = probe(
+        &host,
+        json!({"capability": "http", "url": format!("{base}/big")}),
+    )
+    .await;
     assert_eq!(big.result["body"].as_str().map(str::len), Some(1_000));
     assert_eq!(big.result["truncated"], true);
 
-    let away = probe(&host, json!({"capability": "http", "url": format!("{base}/away")})).await;
+    let away = probe(
+        &host,
+        json!({"capability": "http", "url": format!("{base}/away")}),
+    )
+    .await;
     let reason = away.result["error"].as_str().unwrap_or_default();
     assert!(
         reason.contains("redirected to `example.com`") && reason.contains("grants.http.hosts"),
         "{reason}"
     );
 
-    let elsewhere = probe(&host, json!({"capability": "http", "url": "http://example.org/"})).await;
+    let elsewhere = probe(
+        &host,
+        json!({"capability": "http", "url": "http://example.org/"}),
+    )
+    .await;
     let reason = elsewhere.result["error"].as_str().unwrap_or_default();
-    assert!(reason.contains("add `example.org` under `grants.http.hosts`"), "{reason}");
+    assert!(
+        reason.contains("add `example.org` under `grants.http.hosts`"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -160,7 +200,11 @@ async fn http_refuses_private_addresses_unless_allowed() {
     let (_install, host) = probe_host("  http:\n    hosts: [127.0.0.1]\n", |config| {
         config.http.provider = HttpProvider::Direct;
     });
-    let report = probe(&host, json!({"capability": "http", "url": format!("{base}/big")})).await;
+    let report = probe(
+        &host,
+        json!({"capability": "http", "url": format!("{base}/big")}),
+    )
+    .await;
     let reason = report.result["error"].as_str().unwrap_or_default();
     assert!(
         reason.contains("not a public address") && reason.contains("http.allow_private_addresses"),
@@ -172,7 +216,10 @@ async fn http_refuses_private_addresses_unless_allowed() {
 async fn the_invocation_carries_the_run_id_the_hosts_clock_and_the_deadline() {
     let install = Install::with(&[]);
     install.add_custom("probe", "probe", "limits:\n  timeout_ms: 4000\n");
-    let start = Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).single().expect("time");
+    let start = Utc
+        .with_ymd_and_hms(2024, 3, 1, 12, 0, 0)
+        .single()
+        .expect("time");
     let clock = Arc::new(ManualClock::new(start));
     let host = install.host_on(install.config(), clock.clone());
     let first = probe(&host, json!({"capability": "clock"})).await;
@@ -193,7 +240,11 @@ async fn parameters_are_checked_against_the_manifests_schema_before_the_run() {
     let install = Install::with(&["probe"]);
     let host = install.host();
     let refused = host
-        .dispatch("probe", Trigger::Dispatch, json!({"capability": "teleport"}))
+        .dispatch(
+            "probe",
+            Trigger::Dispatch,
+            json!({"capability": "teleport"}),
+        )
         .await
         .expect_err("not in the enum");
     match &refused {
@@ -203,7 +254,10 @@ async fn parameters_are_checked_against_the_manifests_schema_before_the_run() {
         }
         other => panic!("expected invalid parameters, got {other:?}"),
     }
-    assert!(refused.to_string().starts_with("invalid input:"), "{refused}");
+    assert!(
+        refused.to_string().starts_with("invalid input:"),
+        "{refused}"
+    );
     let missing = host
         .dispatch("probe", Trigger::Dispatch, json!({}))
         .await

@@ -1,9 +1,9 @@
 //! Loading skills: broken ones are recorded, not fatal; the compiled-
 //! component cache is used, and rebuilt when corrupt.
 
-use sc_runtime::cache::CacheOutcome;
 use sc_core::run::{RunStatus, Trigger};
 use sc_runtime::DispatchError;
+use sc_runtime::cache::CacheOutcome;
 use serde_json::json;
 
 use sc_testkit::{Install, dispatch};
@@ -38,9 +38,7 @@ async fn a_broken_skill_does_not_stop_the_others() {
     assert!(error.contains("`grants.db.read`"), "{error}");
     let report = dispatch(&host, "hello_world", json!({})).await;
     assert_eq!(report.status, RunStatus::Ok);
-    let refused = host
-        .dispatch("broken", Trigger::Dispatch, json!({}))
-        .await;
+    let refused = host.dispatch("broken", Trigger::Dispatch, json!({})).await;
     assert!(
         matches!(refused, Err(DispatchError::NotLoaded { .. })),
         "{refused:?}"
@@ -157,16 +155,10 @@ async fn disabled_and_unknown_skills_are_refused() {
     config.skills.disabled = vec!["hello_world".to_owned()];
     let host = install.host_with(config);
     let disabled = host
-        .dispatch(
-            "hello_world",
-            Trigger::Dispatch,
-            json!({}),
-        )
+        .dispatch("hello_world", Trigger::Dispatch, json!({}))
         .await;
     assert!(matches!(disabled, Err(DispatchError::Disabled(_))));
-    let unknown = host
-        .dispatch("nope", Trigger::Dispatch, json!({}))
-        .await;
+    let unknown = host.dispatch("nope", Trigger::Dispatch, json!({})).await;
     let message = unknown.expect_err("unknown").to_string();
     assert!(message.contains("installed: hello_world"), "{message}");
 }

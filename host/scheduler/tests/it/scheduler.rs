@@ -108,7 +108,10 @@ async fn interval_skills_run_once_per_interval() {
     running.next_run().await;
     let runs = running.host.history().runs("ticker", 10).expect("history");
     assert_eq!(runs.len(), 2);
-    assert!(runs.iter().all(|r| r.trigger == sc_core::run::Trigger::Schedule));
+    assert!(
+        runs.iter()
+            .all(|r| r.trigger == sc_core::run::Trigger::Schedule)
+    );
     running.stop().await;
 }
 
