@@ -130,18 +130,34 @@ pub struct Run {
     pub result: Value,
 }
 
+/// One logged line: level, message, fields.
+type LogLine = (log::Level, String, Vec<(String, String)>);
+/// A document to index, with its optional id.
+type BulkDoc = (Option<String>, Value);
+// The canned answers, one closure type per capability function.
+type SearchFn = dyn Fn(&str, &Value) -> Result<Value>;
+type CountFn = dyn Fn(&str, Option<&Value>) -> Result<u64>;
+type AggregateFn = dyn Fn(&str, Option<&Value>, &Value) -> Result<Value>;
+type BulkIndexFn = dyn Fn(&str, &[BulkDoc]) -> Result<db::BulkResult>;
+type ListIndicesFn = dyn Fn() -> Result<Vec<db::IndexInfo>>;
+type FieldMappingsFn = dyn Fn(&str) -> Result<Value>;
+type ChatFn = dyn Fn(&[llm::Message], &llm::ChatOptions) -> Result<String>;
+type EmbedFn = dyn Fn(&[String]) -> Result<Vec<Vec<f32>>>;
+type RetrieveFn = dyn Fn(&str, u32, Option<&str>) -> Result<rag::Retrieval>;
+type SendFn = dyn Fn(&http::Request) -> Result<http::Response>;
+
 #[derive(Default)]
 struct Answers {
-    db_search: Option<Rc<dyn Fn(&str, &Value) -> Result<Value>>>,
-    db_count: Option<Rc<dyn Fn(&str, Option<&Value>) -> Result<u64>>>,
-    db_aggregate: Option<Rc<dyn Fn(&str, Option<&Value>, &Value) -> Result<Value>>>,
-    db_bulk_index: Option<Rc<dyn Fn(&str, &[(Option<String>, Value)]) -> Result<db::BulkResult>>>,
-    db_list_indices: Option<Rc<dyn Fn() -> Result<Vec<db::IndexInfo>>>>,
-    db_field_mappings: Option<Rc<dyn Fn(&str) -> Result<Value>>>,
-    llm_chat: Option<Rc<dyn Fn(&[llm::Message], &llm::ChatOptions) -> Result<String>>>,
-    llm_embed: Option<Rc<dyn Fn(&[String]) -> Result<Vec<Vec<f32>>>>>,
-    rag_retrieve: Option<Rc<dyn Fn(&str, u32, Option<&str>) -> Result<rag::Retrieval>>>,
-    http_send: Option<Rc<dyn Fn(&http::Request) -> Result<http::Response>>>,
+    db_search: Option<Rc<SearchFn>>,
+    db_count: Option<Rc<CountFn>>,
+    db_aggregate: Option<Rc<AggregateFn>>,
+    db_bulk_index: Option<Rc<BulkIndexFn>>,
+    db_list_indices: Option<Rc<ListIndicesFn>>,
+    db_field_mappings: Option<Rc<FieldMappingsFn>>,
+    llm_chat: Option<Rc<ChatFn>>,
+    llm_embed: Option<Rc<EmbedFn>>,
+    rag_retrieve: Option<Rc<RetrieveFn>>,
+    http_send: Option<Rc<SendFn>>,
 }
 
 /// What the mock holds: answers, state that behaves like the host's
@@ -158,7 +174,7 @@ struct Mock {
     next_entry: Cell<u32>,
     stored: RefCell<Vec<rag::Document>>,
     calls: RefCell<Vec<Call>>,
-    logs: RefCell<Vec<(log::Level, String, Vec<(String, String)>)>>,
+    logs: RefCell<Vec<LogLine>>,
 }
 
 /// The mock host. Build it with canned answers, run a skill with
@@ -401,7 +417,7 @@ impl MockHost {
     }
 
     /// Log lines written: level, message, fields.
-    pub fn logs(&self) -> Vec<(log::Level, String, Vec<(String, String)>)> {
+    pub fn logs(&self) -> Vec<LogLine> {
         self.mock.logs.borrow().clone()
     }
 }

@@ -46,7 +46,7 @@ fn truncation(header: &[u8], total_bytes: u64) -> Option<String> {
     let expected = HEADER_BYTES + count * CHUNK_BYTES;
     let body = total_bytes.saturating_sub(HEADER_BYTES);
     let whole = body / CHUNK_BYTES;
-    let partial = body % CHUNK_BYTES != 0;
+    let partial = !body.is_multiple_of(CHUNK_BYTES);
     if total_bytes >= expected && !partial {
         return None;
     }

@@ -201,7 +201,7 @@ fn main() {
     let datasets = std::env::var_os("SC_DATASETS_DIR")
         .map_or_else(
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"),
-            std::path::PathBuf::from,
+            PathBuf::from,
         )
         .join("stratosphere/011-zeek-mixed/data");
     if datasets.is_dir() {

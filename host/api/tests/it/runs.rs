@@ -146,7 +146,7 @@ async fn health_answers_while_slow_retrievals_are_in_flight() {
             })
             .collect::<Vec<_>>()
     });
-    let mut latencies = tokio::task::spawn_blocking(move || probe.join().expect("probe"))
+    let latencies = tokio::task::spawn_blocking(move || probe.join().expect("probe"))
         .await
         .expect("probe thread");
     let probed = started.elapsed();
