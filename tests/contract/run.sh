@@ -30,9 +30,16 @@ if [[ ! -x "$venv/bin/schemathesis" || "$(cat "$venv/.pin" 2>/dev/null)" != "$pi
 fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/sc-contract.XXXXXX")"
-pids=""
+# `start` runs in a command substitution (a subshell), so the services'
+# pids go to a file the cleanup reads, not to a variable it would not see.
 cleanup() {
-  if [[ -n "$pids" ]]; then kill $pids 2>/dev/null || true; fi
+  if [[ -f "$work/pids" ]]; then
+    # shellcheck disable=SC2046
+    kill $(cat "$work/pids") 2>/dev/null || true
+    for pid in $(cat "$work/pids"); do
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    done
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,7 +60,7 @@ start() {
   printf 'skills_dir: skills\ndata_dir: data\nlog_level: warn\nllm:\n  provider: none\napi:\n  bind: 127.0.0.1:%s\n  dispatch_per_minute: 100000\n%s' \
     "$port" "$extra" >"$work/$name/config.yaml"
   "$sc_host" --config "$work/$name/config.yaml" service >"$work/$name/service.log" 2>&1 &
-  pids="$pids $!"
+  echo "$!" >>"$work/pids"
   for _ in $(seq 1 200); do
     if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
       echo "$port"
@@ -70,9 +77,11 @@ check() {
   local name="$1" port="$2"
   shift 2
   echo "contract: $name mode on port $port" >&2
-  "$venv/bin/schemathesis" run "http://127.0.0.1:$port/api/openapi.json" \
+  # From the scratch folder: hypothesis and schemathesis leave caches
+  # (.hypothesis/, .schemathesis/) in the working directory.
+  (cd "$work" && "$venv/bin/schemathesis" run "http://127.0.0.1:$port/api/openapi.json" \
     --max-examples "$examples" --seed 7 --no-color --generation-database none \
-    --report-dir "$work/$name-report" "$@"
+    --report-dir "$work/$name-report" "$@")
 }
 
 token="contract-$RANDOM$RANDOM"
