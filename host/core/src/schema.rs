@@ -30,18 +30,16 @@ impl Schema {
     pub fn problems(&self, value: &Value) -> Vec<Problem> {
         self.validator
             .iter_errors(value)
-            .map(|err| Problem {
-                pointer: err.instance_path().to_string(),
-                message: err.to_string(),
-            })
+            .map(Problem::from)
             .collect()
     }
 
-    /// The first way `value` departs from the schema, as one line.
+    /// The first way `value` departs from the schema, as one line (the
+    /// rest are not looked for).
     pub fn check(&self, value: &Value) -> Result<(), String> {
-        match self.problems(value).into_iter().next() {
+        match self.validator.iter_errors(value).next() {
             None => Ok(()),
-            Some(problem) => Err(problem.to_string()),
+            Some(err) => Err(Problem::from(err).to_string()),
         }
     }
 }
@@ -54,6 +52,15 @@ pub struct Problem {
     pub pointer: String,
     /// What is wrong, e.g. `30 is greater than the maximum of 24`.
     pub message: String,
+}
+
+impl From<jsonschema::ValidationError<'_>> for Problem {
+    fn from(err: jsonschema::ValidationError<'_>) -> Self {
+        Self {
+            pointer: err.instance_path().to_string(),
+            message: err.to_string(),
+        }
+    }
 }
 
 impl Problem {
