@@ -16,7 +16,7 @@ use sc_models::pull::{ModelStatus, Puller};
 
 use sc_core::CapabilityError;
 use sc_core::config::LlmConfig;
-use sc_core::llm::{ChatOptions, ChatResponse, LlmBackend, Message, Role};
+use sc_core::llm::{ChatOptions, ChatResponse, LlmBackend, Message};
 
 /// Where the embedded models' files are, and whether they are there.
 #[derive(Debug, Clone)]
@@ -149,12 +149,7 @@ impl crate::json_mode::ChatOnce for EmbeddedLlm {
         let mut turns: Vec<Turn> = messages
             .iter()
             .map(|m| Turn {
-                role: match m.role {
-                    Role::System => "system",
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                }
-                .to_owned(),
+                role: m.role.as_str().to_owned(),
                 content: m.content.clone(),
             })
             .collect();

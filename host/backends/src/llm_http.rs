@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use sc_core::CapabilityError;
 use sc_core::config::LlmConfig;
-use sc_core::llm::{ChatOptions, ChatResponse, LlmBackend, Message, Role};
+use sc_core::llm::{ChatOptions, ChatResponse, LlmBackend, Message};
 
 /// Longest streamed line accepted from a model server.
 const MAX_LINE_BYTES: usize = 1 << 20;
@@ -72,14 +72,6 @@ fn backend(message: impl Into<String>, transient: bool) -> Attempt {
     Attempt {
         error: CapabilityError::Backend(message.into()),
         transient,
-    }
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
     }
 }
 
@@ -186,7 +178,7 @@ impl HttpLlm {
     ) -> Result<ChatResponse, Attempt> {
         let wire_messages: Vec<Value> = messages
             .iter()
-            .map(|m| json!({ "role": role_name(m.role), "content": m.content }))
+            .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
             .collect();
         let max_tokens = options.max_tokens.unwrap_or(self.max_tokens);
         let schema: Option<Value> = options

@@ -156,7 +156,7 @@ pub fn append_in(
     let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
     let mut record = AuditRecord {
         id: prev_id + 1,
-        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        time: sc_core::run::timestamp(chrono::Utc::now()),
         actor: event.actor.clone(),
         action: event.action.clone(),
         skill: event.skill.clone(),

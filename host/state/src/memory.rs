@@ -56,7 +56,7 @@ fn backend_error(err: rusqlite::Error) -> CapabilityError {
 }
 
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    sc_core::run::timestamp(chrono::Utc::now())
 }
 
 impl SqliteMemory {
