@@ -51,10 +51,9 @@ pub fn rows(
         .map(|skill| {
             let manifest = skill.manifest.as_ref().ok();
             let error = skill.problem();
-            let disabled = match switches.get(&skill.folder) {
-                Some(enabled) => !enabled,
-                None => config.skills.disabled.contains(&skill.folder),
-            };
+            let disabled = !config
+                .skills
+                .is_enabled(&skill.folder, switches.get(&skill.folder).copied());
             SkillRow {
                 skill_id: skill.folder.clone(),
                 display_name: manifest.map(|m| m.display_name.clone()),

@@ -219,14 +219,13 @@ impl Scheduler {
                     .host
                     .read_history(move |history| history.mark_startup_done(&id))
                     .await;
-                match marked {
-                    Ok(Ok(())) => {}
-                    Ok(Err(err)) => {
-                        tracing::error!(skill, error = %err, "could not record the first-startup run")
-                    }
-                    Err(err) => {
-                        tracing::error!(skill, error = %err, "could not record the first-startup run")
-                    }
+                let failed = match marked {
+                    Ok(Ok(())) => None,
+                    Ok(Err(err)) => Some(err.to_string()),
+                    Err(err) => Some(err.to_string()),
+                };
+                if let Some(error) = failed {
+                    tracing::error!(skill, %error, "could not record the first-startup run");
                 }
                 tracing::info!(skill, "first-startup run succeeded");
                 true

@@ -117,6 +117,14 @@ pub struct SkillsConfig {
     pub pins: BTreeMap<String, String>,
 }
 
+impl SkillsConfig {
+    /// Whether skill `id` may run: a run-time `switch` (set through the
+    /// API, recorded in the state database) wins over `skills.disabled`.
+    pub fn is_enabled(&self, id: &str, switch: Option<bool>) -> bool {
+        switch.unwrap_or_else(|| !self.disabled.iter().any(|d| d == id))
+    }
+}
+
 /// Default limits, applied where a manifest's `limits` leaves a value out.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
