@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::call::{self, RunInput, RunLimits};
 use crate::engine::{LoadError, LoadedSkill};
-use crate::host::{SkillEntry, SkillHost};
+use crate::host::SkillHost;
 
 /// Why a dispatch did not run the skill at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -251,32 +251,24 @@ impl SkillHost {
     /// (checked against its schema, defaults filled in).
     fn resolve(&self, request: &RunRequest) -> Result<(Arc<LoadedSkill>, Value), DispatchError> {
         let skill_id = request.skill.as_str();
-        let skill = match self.skill(skill_id) {
+        let skill = match self.serving(skill_id) {
             None => {
-                let skills = self.skills();
+                let ids = self.skill_ids();
                 return Err(DispatchError::Unknown {
                     skill: skill_id.to_owned(),
                     dir: self.config.skills_dir.display().to_string(),
-                    installed: if skills.is_empty() {
+                    installed: if ids.is_empty() {
                         "none".to_owned()
                     } else {
-                        skills.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ids.join(", ")
                     },
                 });
             }
-            Some(SkillEntry {
-                current: Some(skill),
-                ..
-            }) => skill,
-            Some(SkillEntry { error, scanned, .. }) => {
+            Some(Ok(skill)) => skill,
+            Some(Err(reason)) => {
                 return Err(DispatchError::NotLoaded {
                     skill: skill_id.to_owned(),
-                    reason: error.unwrap_or_else(|| {
-                        LoadError::ComponentFile(format!(
-                            "{}: not loaded yet",
-                            scanned.component_path().display()
-                        ))
-                    }),
+                    reason,
                 });
             }
         };

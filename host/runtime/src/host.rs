@@ -425,12 +425,32 @@ impl SkillHost {
         lock_read(&self.skills).get(id).cloned()
     }
 
+    /// The serving version of one skill, copying only its `Arc` (a run's
+    /// hot path): `None` when it is not installed, the reason when it is
+    /// installed but not loaded.
+    pub(crate) fn serving(&self, id: &str) -> Option<Result<Arc<LoadedSkill>, LoadError>> {
+        lock_read(&self.skills)
+            .get(id)
+            .map(|entry| match &entry.current {
+                Some(skill) => Ok(Arc::clone(skill)),
+                None => Err(entry.error.clone().unwrap_or_else(|| {
+                    LoadError::ComponentFile(format!(
+                        "{}: not loaded yet",
+                        entry.scanned.component_path().display()
+                    ))
+                })),
+            })
+    }
+
+    /// The installed skills' ids, in order.
+    pub(crate) fn skill_ids(&self) -> Vec<String> {
+        lock_read(&self.skills).keys().cloned().collect()
+    }
+
     /// Is the skill switched on (run-time switch, else not in `skills.disabled`)?
     pub fn is_enabled(&self, id: &str) -> bool {
-        match lock_read(&self.switches).get(id) {
-            Some(enabled) => *enabled,
-            None => !self.config.skills.disabled.iter().any(|d| d == id),
-        }
+        let switch = lock_read(&self.switches).get(id).copied();
+        self.config.skills.is_enabled(id, switch)
     }
 
     /// Switches a skill on or off; survives restarts. Writes SQLite, so
