@@ -9,7 +9,7 @@ use super::EXIT_USAGE;
 use sc_backends as backends;
 use sc_core::clock::SystemClock;
 use sc_core::config::Config;
-use sc_core::run::Trigger;
+use sc_core::run::{RunRequest, Trigger};
 use sc_runtime::{DispatchError, SkillHost};
 
 /// Flags of `dispatch`.
@@ -23,6 +23,9 @@ pub struct Args {
     /// Parameters as a JSON object; `--param` entries are applied on top.
     #[arg(long, value_name = "JSON")]
     pub params_json: Option<String>,
+    /// Run as if at this time (RFC 3339), e.g. to look at a past capture.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
 }
 
 /// Builds the parameter object from the flags.
@@ -59,6 +62,18 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    let now = match args
+        .now
+        .as_deref()
+        .map(chrono::DateTime::parse_from_rfc3339)
+    {
+        None => None,
+        Some(Ok(at)) => Some(at.with_timezone(&chrono::Utc)),
+        Some(Err(err)) => {
+            eprintln!("error: --now must be an RFC 3339 time such as 2022-06-12T22:00:00Z: {err}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
     super::runtime()?.block_on(async {
         let config = Arc::new(config);
         let backends = backends::open(&config)?;
@@ -68,10 +83,9 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<ExitCode> {
         let host = SkillHost::new(config, backends, Arc::new(SystemClock))?;
         let loading = host.clone();
         tokio::task::spawn_blocking(move || loading.load_all()).await?;
-        match host
-            .dispatch(&args.skill, Trigger::Dispatch, parameters)
-            .await
-        {
+        let mut request = RunRequest::new(&args.skill, Trigger::Dispatch, parameters);
+        request.now = now;
+        match host.run(request).await {
             Ok(report) => {
                 println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(ExitCode::from(report.status.exit_code()))
@@ -101,6 +115,7 @@ mod tests {
             skill: "x".into(),
             params: params.iter().map(|s| (*s).to_owned()).collect(),
             params_json: json.map(str::to_owned),
+            now: None,
         }
     }
 

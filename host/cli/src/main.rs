@@ -5,6 +5,7 @@
 mod audit;
 mod db;
 mod dispatch;
+mod eval;
 mod ingest;
 mod list_skills;
 mod models;
@@ -76,6 +77,8 @@ pub enum Command {
     },
     /// Load Zeek, Suricata, EVTX or ECS NDJSON logs into the telemetry store.
     Ingest(ingest::Args),
+    /// Replay labeled captures through the detection skills and score the findings.
+    Eval(eval::Args),
     /// Look inside the telemetry store: indices, counts, searches (JSON).
     Db {
         /// What to do.
@@ -130,6 +133,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+fn progress_bar(len: u64, name: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(name.to_owned());
+    bar
+}
+
 fn absolute(path: &std::path::Path) -> String {
     std::env::current_dir()
         .map(|cwd| cwd.join(path))
@@ -175,6 +193,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(&loaded.config, args),
         Command::Rag { command } => rag::run(&loaded.config, command),
         Command::Ingest(args) => ingest::run(&loaded.config, args),
+        Command::Eval(args) => eval::run(loaded.config, args),
         Command::Db { command } => db::run(&loaded.config, command),
         Command::Models { command } => models::run(&loaded.config, command),
         Command::ValidateConfig => Ok(validate::run(&cli)),

@@ -5,11 +5,12 @@
 //! started finishes and is recorded whatever the client does
 //! ([`SkillHost::spawn_run`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sc_core::config::Config;
 use sc_core::run::{RunEvent, RunReport, RunRequest, RunStatus, Trigger, new_run_id, timestamp};
 use sc_state::audit::AuditEvent;
 use sc_state::history::NewRun;
@@ -187,14 +188,7 @@ impl SkillHost {
             }
         };
         let in_flight = self.enter(&request.skill);
-        let settings = Arc::new(
-            self.config
-                .skills
-                .settings
-                .get(&request.skill)
-                .cloned()
-                .unwrap_or_default(),
-        );
+        let settings = Arc::new(skill_settings(&self.config, &request.skill));
         let limits = RunLimits::for_skill(&skill, &self.config.limits);
         let run_id = new_run_id();
         let started_at = Utc::now();
@@ -323,4 +317,22 @@ impl SkillHost {
     pub fn running_counts(&self) -> HashMap<String, usize> {
         lock(&self.running).clone()
     }
+}
+
+/// What a skill reads through `config.get`: its own `skills.settings.<id>`,
+/// and the shared `detection` section under the key `detection` unless its
+/// own settings set that key.
+fn skill_settings(config: &Config, skill: &str) -> BTreeMap<String, Value> {
+    let mut settings = config
+        .skills
+        .settings
+        .get(skill)
+        .cloned()
+        .unwrap_or_default();
+    if !settings.contains_key("detection")
+        && let Ok(detection) = serde_json::to_value(&config.detection)
+    {
+        settings.insert("detection".to_owned(), detection);
+    }
+    settings
 }

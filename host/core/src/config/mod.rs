@@ -6,6 +6,7 @@
 //! it came from. Relative paths resolve against the config file's folder, so
 //! the binary behaves the same from any working directory.
 
+mod detection;
 mod load;
 mod stores;
 mod validate;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use detection::{DetectionConfig, EntityGranularity};
 pub use load::{env_name, load};
 pub use stores::*;
 
@@ -56,6 +58,8 @@ pub struct Config {
     pub reload: ReloadConfig,
     /// The HTTP API of `sc-host service`.
     pub api: ApiConfig,
+    /// What the detection skills read (also `config.get("detection")`).
+    pub detection: DetectionConfig,
 }
 
 impl Default for Config {
@@ -74,6 +78,7 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             reload: ReloadConfig::default(),
             api: ApiConfig::default(),
+            detection: DetectionConfig::default(),
         }
     }
 }

@@ -1,0 +1,277 @@
+//! `anomaly_triage`: new anomaly results and IDS alerts become durable
+//! findings, findings become incidents, HIGH and CRITICAL incidents are
+//! escalated. Safe to rerun: ids are stable and counts are recomputed.
+
+mod incidents;
+mod intake;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use sc_detection::behaviour::Kind;
+use sc_detection::records::{
+    Finding, IncidentStatus, RESULTS_INDEX, Severity, ids_severity, stable_id,
+};
+use sc_detection::{DataKind, Settings, discover, step};
+use securityclaw_sdk::memory::{AgentStatus, EntryList};
+use securityclaw_sdk::{Invocation, Outcome, Skill, SkillError, Timestamp, export_skill, memory};
+
+use incidents::{Change, IncidentKey};
+use intake::{CURSOR_KEY, Cursor};
+
+struct AnomalyTriage;
+
+#[derive(Deserialize)]
+struct Params {
+    max_records: usize,
+}
+
+/// IDS alerts of one actor and rule within this many milliseconds are one finding.
+const ALERT_BUCKET_MS: i64 = 5 * 60 * 1000;
+
+/// Zeek notices that report an attack, by the names Zeek's own scripts
+/// give them; other notices (`ProtocolDetector::Protocol_Found`,
+/// `SSL::Invalid_Server_Cert`, `CaptureLoss::…`) are information.
+const ZEEK_ATTACK_NOTICES: [&str; 9] = [
+    "Scan::",
+    "SSH::Password_Guessing",
+    "SSH::Login_By_Password_Guesser",
+    "FTP::Bruteforcing",
+    "HTTP::SQL_Injection",
+    "Intel::Notice",
+    "Signatures::Sensitive_Signature",
+    "Signatures::Multiple_Signatures",
+    "Heartbleed::",
+];
+
+/// An alert as a grade: an IDS severity 1 (worst) 0.95, 2 0.85, 3 or more
+/// 0.75; an alert without one (a Zeek notice) 0.8 when it reports an
+/// attack, else 0.5, under any sensible threshold.
+fn alert_grade(rule: &str, severity: Option<i64>) -> f64 {
+    match severity {
+        Some(1) => 0.95,
+        Some(2) => 0.85,
+        Some(_) => 0.75,
+        None if ZEEK_ATTACK_NOTICES.iter().any(|n| rule.starts_with(n)) => 0.8,
+        None => 0.5,
+    }
+}
+
+impl Skill for AnomalyTriage {
+    fn run(invocation: Invocation) -> Result<Outcome, SkillError> {
+        let params: Params = invocation.params()?;
+        let settings = Settings::load()?;
+        let home = settings.home()?;
+        let now = invocation.now;
+        let window_ms = i64::from(settings.incident_window_hours) * 3_600_000;
+        let mut cursor: Cursor =
+            step("reading the cursor", memory::get(CURSOR_KEY))?.unwrap_or_default();
+        let suppressions = incidents::suppressions(now)?;
+
+        let mut pattern = format!("{RESULTS_INDEX}*");
+        if settings.opensearch_ad_results {
+            pattern.push(',');
+            pattern.push_str(sc_detection::records::AD_PLUGIN_RESULTS);
+        }
+        let results = intake::results(&pattern, &mut cursor.results, now, params.max_records)?;
+        let read_results = results.len();
+        let mut below = 0usize;
+        let mut findings: Vec<(IncidentKey, Finding, Option<Severity>)> = Vec::new();
+        for (id, result) in results {
+            let Some(detail) = result.securityclaw.clone() else {
+                continue;
+            };
+            if result.anomaly_grade < settings.severity_threshold {
+                below += 1;
+                continue;
+            }
+            let key =
+                incidents::key_of(detail.kind, &detail.actor, &detail.targets, detail.inbound);
+            let top_features = {
+                let mut shares = result.relevant_attribution.clone();
+                shares.sort_by(|a, b| b.data.total_cmp(&a.data));
+                shares.into_iter().take(3).map(|a| a.feature_id).collect()
+            };
+            findings.push((
+                key,
+                Finding {
+                    timestamp: Timestamp::from_epoch_millis(result.data_end_time).to_rfc3339(),
+                    finding_id: stable_id(&[
+                        "finding",
+                        &result.detector_id,
+                        &detail.actor,
+                        detail.kind.as_str(),
+                        &result.data_start_time.to_string(),
+                        &result.data_end_time.to_string(),
+                    ]),
+                    kind: detail.kind,
+                    grade: result.anomaly_grade,
+                    actor: detail.actor,
+                    targets: detail.targets,
+                    inbound: detail.inbound,
+                    incident_id: String::new(),
+                    detector_id: result.detector_id,
+                    window_start: result.data_start_time,
+                    window_end: result.data_end_time,
+                    top_features,
+                    reason: detail.reason,
+                    suppressed: false,
+                    source_id: id,
+                    run_id: invocation.run_id.clone(),
+                },
+                None,
+            ));
+        }
+
+        let catalog = discover::load_or_discover(
+            &settings.index_pattern(),
+            &invocation.run_id,
+            &now.to_rfc3339(),
+        )?;
+        let mut read_alerts = 0usize;
+        let mut alert_findings: BTreeMap<String, (IncidentKey, Finding, Option<Severity>)> =
+            BTreeMap::new();
+        for source in catalog.of(DataKind::Alert) {
+            let position = cursor.alerts.entry(source.pattern()).or_default();
+            for alert in intake::alerts(source, position, now, params.max_records)? {
+                read_alerts += 1;
+                let grade = alert_grade(&alert.rule, alert.severity);
+                if grade < settings.severity_threshold {
+                    below += 1;
+                    continue;
+                }
+                let bucket = alert.at_ms - alert.at_ms.rem_euclid(ALERT_BUCKET_MS);
+                let targets: Vec<String> = alert.target.clone().into_iter().collect();
+                let inbound =
+                    !home.contains(&alert.actor) && targets.iter().any(|t| home.contains(t));
+                let id = stable_id(&[
+                    "finding",
+                    "ids",
+                    &alert.actor,
+                    &alert.rule,
+                    &bucket.to_string(),
+                ]);
+                let entry = alert_findings.entry(id.clone()).or_insert_with(|| {
+                    (
+                        incidents::key_of(Kind::IdsAlert, &alert.actor, &targets, inbound),
+                        Finding {
+                            timestamp: Timestamp::from_epoch_millis(alert.at_ms).to_rfc3339(),
+                            finding_id: id,
+                            kind: Kind::IdsAlert,
+                            grade,
+                            actor: alert.actor.clone(),
+                            targets: targets.clone(),
+                            inbound,
+                            incident_id: String::new(),
+                            detector_id: "ids".to_owned(),
+                            window_start: alert.at_ms,
+                            window_end: alert.at_ms,
+                            top_features: Vec::new(),
+                            reason: format!("IDS rule: {}", alert.rule),
+                            suppressed: false,
+                            source_id: alert.id.clone(),
+                            run_id: invocation.run_id.clone(),
+                        },
+                        Some(ids_severity(alert.severity)),
+                    )
+                });
+                entry.1.window_end = entry.1.window_end.max(alert.at_ms);
+                entry.1.grade = entry.1.grade.max(grade);
+                entry.2 = entry.2.max(Some(ids_severity(alert.severity)));
+            }
+        }
+        findings.extend(alert_findings.into_values());
+
+        if findings.is_empty() {
+            step("saving the cursor", memory::set(CURSOR_KEY, &cursor))?;
+            return Ok(Outcome::no_data(format!(
+                "nothing new to triage ({read_results} results read, {below} under {}; {read_alerts} alerts)",
+                settings.severity_threshold
+            )));
+        }
+
+        // One incident lookup per key; findings of a key share it.
+        let mut by_key: BTreeMap<
+            IncidentKey,
+            (
+                String,
+                Option<sc_detection::records::Incident>,
+                Option<Severity>,
+            ),
+        > = BTreeMap::new();
+        for (key, finding, ids) in &mut findings {
+            if !by_key.contains_key(key) {
+                let (id, previous) = incidents::incident_for(key, finding.window_end, window_ms)?;
+                by_key.insert(key.clone(), (id, previous, None));
+            }
+            let slot = by_key.get_mut(key).expect("inserted above");
+            finding.incident_id = slot.0.clone();
+            slot.2 = slot.2.max(*ids);
+            finding.suppressed =
+                incidents::suppressed_by(&suppressions, key, &finding.actor).is_some();
+        }
+        let all: Vec<Finding> = findings.iter().map(|(_, f, _)| f.clone()).collect();
+        incidents::write_findings(&all)?;
+
+        let mut touched = BTreeMap::new();
+        let (mut opened, mut escalated) = (0usize, 0usize);
+        for (key, (id, previous, ids)) in by_key {
+            let was = previous.as_ref().map(|p| p.status);
+            let suppression = incidents::suppressed_by(&suppressions, &key, &key.entity);
+            let (incident, change) =
+                incidents::rebuild(&id, &key, previous, suppression, ids, now)?;
+            if change == Change::Opened {
+                opened += 1;
+                let _ = memory::append(
+                    EntryList::Findings,
+                    &incident.summary,
+                    Some(
+                        &json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity}),
+                    ),
+                );
+            }
+            let newly_escalated = incident.status == IncidentStatus::Escalated
+                && (was != Some(IncidentStatus::Escalated) || change == Change::Reopened);
+            if newly_escalated {
+                escalated += 1;
+                let _ = memory::append(
+                    EntryList::Escalations,
+                    &incident.summary,
+                    Some(
+                        &json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity, "entity": incident.entity}),
+                    ),
+                );
+            }
+            touched.insert(id, incident);
+        }
+        incidents::write_incidents(&touched)?;
+        if escalated > 0 {
+            // The working-set view only; the durable queue is the incidents index.
+            let _ = memory::set_status(AgentStatus::Escalating);
+        }
+        step("saving the cursor", memory::set(CURSOR_KEY, &cursor))?;
+        let suppressed = all.iter().filter(|f| f.suppressed).count();
+        Ok(Outcome::ok(
+            format!(
+                "{} findings from {read_results} results and {read_alerts} alerts ({below} under {}); {} incidents ({opened} new, {escalated} escalated)",
+                all.len(),
+                settings.severity_threshold,
+                touched.len()
+            ),
+            json!({
+                "results_read": read_results,
+                "alerts_read": read_alerts,
+                "below_threshold": below,
+                "findings": all.len(),
+                "suppressed": suppressed,
+                "incidents": touched.values().map(|i| json!({"incident_id": i.incident_id, "kind": i.kind, "entity": i.entity, "severity": i.severity, "status": i.status, "findings": i.finding_count})).collect::<Vec<_>>(),
+                "opened": opened,
+                "escalated": escalated,
+            }),
+        ))
+    }
+}
+
+export_skill!(AnomalyTriage);

@@ -1,0 +1,295 @@
+//! The durable records detection writes through `db`: anomaly results in
+//! the document shape of the OpenSearch Anomaly Detection plugin (so triage
+//! reads the plugin's output and ours the same way), findings, and the
+//! incidents findings are grouped into. Ids are stable hashes, so writing
+//! a record again replaces it instead of duplicating it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::behaviour::Kind;
+
+/// Where our anomaly results go.
+pub const RESULTS_INDEX: &str = "securityclaw-anomaly-results";
+/// Where the OpenSearch AD plugin writes its results.
+pub const AD_PLUGIN_RESULTS: &str = ".opendistro-anomaly-results*";
+/// Findings: one per result (or IDS alert) past the severity threshold.
+pub const FINDINGS_INDEX: &str = "securityclaw-findings";
+/// Incidents: findings of one kind and entity over a sliding window.
+pub const INCIDENTS_INDEX: &str = "securityclaw-incidents";
+
+/// A stable id: hex of the first 16 bytes of SHA-256 over the parts.
+pub fn stable_id(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An entity field of a result, as the AD plugin writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityField {
+    /// The field (`source.ip`).
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// One feature of a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureData {
+    /// Its id.
+    pub feature_id: String,
+    /// Its name.
+    pub feature_name: String,
+    /// Its value in the interval.
+    pub data: f64,
+}
+
+/// How much a feature made the result anomalous (shares summing to 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    /// The feature.
+    pub feature_id: String,
+    /// Its share.
+    pub data: f64,
+}
+
+/// What we add to the AD plugin's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultDetail {
+    /// The behaviour.
+    pub kind: Kind,
+    /// Who did it.
+    pub actor: String,
+    /// Whom it was done to.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// From outside the home networks to inside them.
+    #[serde(default)]
+    pub inbound: bool,
+    /// One line for people.
+    pub reason: String,
+    /// The numbers behind it.
+    #[serde(default)]
+    pub evidence: Value,
+    /// The run that wrote it.
+    pub run_id: String,
+}
+
+/// An anomaly result, shaped like the AD plugin's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyResult {
+    /// Which detector.
+    pub detector_id: String,
+    /// The entity.
+    pub entity: Vec<EntityField>,
+    /// 0 (normal) to 1.
+    pub anomaly_grade: f64,
+    /// The raw score (RCF score, beacon score…).
+    #[serde(default)]
+    pub anomaly_score: f64,
+    /// How sure the detector is, 0–1.
+    pub confidence: f64,
+    /// The features in the interval.
+    pub feature_data: Vec<FeatureData>,
+    /// Their shares of the anomaly.
+    #[serde(default)]
+    pub relevant_attribution: Vec<Attribution>,
+    /// The interval, epoch milliseconds.
+    pub data_start_time: i64,
+    /// End of the interval.
+    pub data_end_time: i64,
+    /// When the run started (the run's clock).
+    pub execution_start_time: i64,
+    /// When it ended (the run's clock).
+    pub execution_end_time: i64,
+    /// Ours; absent in the plugin's results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub securityclaw: Option<ResultDetail>,
+}
+
+impl AnomalyResult {
+    /// Its stable id: detector, entity and interval.
+    pub fn id(&self) -> String {
+        let entity: Vec<&str> = self.entity.iter().map(|e| e.value.as_str()).collect();
+        stable_id(&[
+            &self.detector_id,
+            &entity.join(","),
+            &self.data_start_time.to_string(),
+            &self.data_end_time.to_string(),
+        ])
+    }
+}
+
+/// How bad an incident is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Severity {
+    /// Worth a look some day.
+    Low,
+    /// Worth a look.
+    Medium,
+    /// Needs an analyst.
+    High,
+    /// Needs an analyst now.
+    Critical,
+}
+
+impl Severity {
+    /// Whether an incident of this severity goes to the analyst queue.
+    pub fn escalates(self) -> bool {
+        self >= Severity::High
+    }
+}
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    /// Recorded, below the escalation bar.
+    Open,
+    /// In the queue `threat_analyst` drains.
+    Escalated,
+    /// An analyst marked it a false positive; its findings are suppressed.
+    Suppressed,
+    /// Done with.
+    Closed,
+}
+
+/// One finding: a result (or IDS alert) past the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// ECS-style event time: the end of the interval.
+    #[serde(rename = "@timestamp")]
+    pub timestamp: String,
+    /// Stable id (from the result).
+    pub finding_id: String,
+    /// The behaviour.
+    pub kind: Kind,
+    /// 0–1.
+    pub grade: f64,
+    /// Who did it.
+    pub actor: String,
+    /// Whom.
+    pub targets: Vec<String>,
+    /// From outside the home networks to inside them.
+    pub inbound: bool,
+    /// The incident it belongs to.
+    pub incident_id: String,
+    /// The detector.
+    pub detector_id: String,
+    /// The interval, epoch milliseconds.
+    pub window_start: i64,
+    /// End of it.
+    pub window_end: i64,
+    /// The features that weighed most.
+    pub top_features: Vec<String>,
+    /// One line for people.
+    pub reason: String,
+    /// Stored and counted, never escalated (an analyst suppressed it).
+    pub suppressed: bool,
+    /// The result or alert it came from.
+    pub source_id: String,
+    /// The run of triage that recorded it.
+    pub run_id: String,
+}
+
+/// One incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// ECS-style time: when it was first seen.
+    #[serde(rename = "@timestamp")]
+    pub timestamp: String,
+    /// Stable id.
+    pub incident_id: String,
+    /// The behaviour.
+    pub kind: Kind,
+    /// Who it is about (the actor, or the target of many actors).
+    pub entity: String,
+    /// Whether `entity` is the actor (else the target).
+    pub entity_is_actor: bool,
+    /// How bad.
+    pub severity: Severity,
+    /// Where it stands.
+    pub status: IncidentStatus,
+    /// Highest grade of its findings.
+    pub max_grade: f64,
+    /// Findings in it.
+    pub finding_count: u64,
+    /// Distinct actors.
+    pub actor_count: u64,
+    /// The busiest actors (up to 100).
+    pub actors: Vec<String>,
+    /// Its targets (up to 100).
+    pub targets: Vec<String>,
+    /// First and last finding time, epoch milliseconds.
+    pub first_seen: i64,
+    /// Last.
+    pub last_seen: i64,
+    /// Kind, entity and severity: what makes a change material.
+    pub fingerprint: String,
+    /// Why, in one line (from its strongest finding).
+    pub summary: String,
+    /// When it was escalated (RFC 3339), if it was.
+    #[serde(default)]
+    pub escalated_at: Option<String>,
+    /// Who suppressed it and why, if someone did.
+    #[serde(default)]
+    pub suppression: Option<Value>,
+}
+
+/// The severity of an incident of `kind` at `grade`, its actors being
+/// outside (`inbound`) or inside the home networks.
+pub fn severity(kind: Kind, grade: f64, inbound: bool) -> Severity {
+    let base = match kind {
+        // The Internet scans everyone; an inside host scanning is recon.
+        Kind::Scan if inbound => Severity::Medium,
+        Kind::Scan => Severity::High,
+        Kind::BruteForce if inbound => Severity::Medium,
+        Kind::BruteForce => Severity::High,
+        Kind::Beacon | Kind::Dga | Kind::Exfiltration => Severity::High,
+        Kind::UnusualVolume => Severity::Medium,
+        Kind::IdsAlert => Severity::Medium,
+    };
+    if base == Severity::High && grade >= 0.95 {
+        Severity::Critical
+    } else {
+        base
+    }
+}
+
+/// An IDS severity (Suricata: 1 is the worst) as ours.
+pub fn ids_severity(level: Option<i64>) -> Severity {
+    match level {
+        Some(1) => Severity::High,
+        Some(2) => Severity::Medium,
+        _ => Severity::Low,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_part_boundaries_count() {
+        assert_eq!(stable_id(&["a", "b"]), stable_id(&["a", "b"]));
+        assert_ne!(stable_id(&["ab", ""]), stable_id(&["a", "b"]));
+        assert_eq!(stable_id(&["x"]).len(), 32);
+    }
+
+    #[test]
+    fn inside_scanners_escalate_and_internet_noise_does_not() {
+        assert!(!severity(Kind::Scan, 1.0, true).escalates());
+        assert!(severity(Kind::Scan, 0.8, false).escalates());
+        assert_eq!(severity(Kind::Beacon, 0.97, false), Severity::Critical);
+        assert!(Severity::Critical > Severity::High);
+    }
+}

@@ -1,0 +1,137 @@
+//! `fields_baseliner`: infers the field catalog of the telemetry indices
+//! and stores it (memory `detection.catalog`, RAG `field_documentation`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use sc_detection::catalog::CATALOG_KEY;
+use sc_detection::discover::{self, Discovery};
+use sc_detection::{Catalog, Settings, SourceCatalog, step};
+use securityclaw_sdk::{
+    Invocation, Outcome, Skill, SkillError, Trigger, export_skill, log, memory, rag,
+};
+
+struct FieldsBaseliner;
+
+#[derive(Deserialize)]
+struct Params {
+    sample_size: u32,
+    min_new_documents: u64,
+    force: bool,
+}
+
+/// What the last catalog was made from.
+#[derive(Serialize, Deserialize, Default)]
+struct LastRun {
+    documents: u64,
+}
+
+const LAST_RUN_KEY: &str = "fields_baseliner.last_run";
+
+fn describe(source: &SourceCatalog) -> String {
+    let roles: Vec<String> = source
+        .fields
+        .iter()
+        .map(|(role, field)| match source.cardinality.get(role) {
+            Some(n) => format!("{} = `{field}` ({n} distinct)", role.key()),
+            None => format!("{} = `{field}`", role.key()),
+        })
+        .collect();
+    format!(
+        "Indices {} hold {:?} telemetry ({} documents). Field roles: {}.",
+        source.indices.join(", "),
+        source.kind,
+        source.documents,
+        roles.join("; ")
+    )
+}
+
+impl Skill for FieldsBaseliner {
+    fn run(invocation: Invocation) -> Result<Outcome, SkillError> {
+        let params: Params = invocation.params()?;
+        let settings = Settings::load()?;
+        let pattern = settings.index_pattern();
+        let now = invocation.now.to_rfc3339();
+        let last: LastRun =
+            step("reading the last run", memory::get(LAST_RUN_KEY))?.unwrap_or_default();
+        let had_catalog = step("reading the catalog", Catalog::load())?.is_some();
+        let Discovery {
+            catalog,
+            unusable,
+            documents,
+        } = discover::discover(&pattern, params.sample_size, &invocation.run_id, &now)?;
+        if documents == 0 {
+            return Ok(Outcome::no_data(format!(
+                "no documents in indices matching `{pattern}`: ingest logs (`sc-host ingest`) or set detection.indices"
+            )));
+        }
+        let scheduled = matches!(invocation.trigger, Trigger::Schedule);
+        let arrived = documents.saturating_sub(last.documents);
+        if scheduled && had_catalog && !params.force && arrived < params.min_new_documents {
+            return Ok(Outcome::skipped(format!(
+                "{arrived} documents arrived since the last catalog; waiting for {}",
+                params.min_new_documents
+            )));
+        }
+        if catalog.sources.is_empty() {
+            let missing: Vec<String> = unusable
+                .iter()
+                .map(|(indices, kind, roles)| {
+                    format!("{} ({kind:?}) lacks {roles:?}", indices.join(","))
+                })
+                .collect();
+            return Ok(Outcome::no_data(format!(
+                "no index matching `{pattern}` has the fields detection needs: {}",
+                missing.join("; ")
+            )));
+        }
+        step("storing the catalog", memory::set(CATALOG_KEY, &catalog))?;
+        step(
+            "recording the run",
+            memory::set(LAST_RUN_KEY, &LastRun { documents }),
+        )?;
+        let docs: Vec<rag::Document> = catalog
+            .sources
+            .iter()
+            .map(|source| rag::Document {
+                category: "field_documentation".to_owned(),
+                entity: source.pattern(),
+                window: None,
+                text: describe(source),
+                source: format!("fields_baseliner run {}", invocation.run_id),
+                metadata:
+                    json!({"kind": source.kind, "fields": source.fields, "generated_at": now})
+                        .to_string(),
+                valid_until: None,
+            })
+            .collect();
+        if let Err(err) = rag::store(&docs) {
+            // The catalog in memory is what detectors use; the RAG copy is for
+            // the analyst's questions, so its absence is logged, not fatal.
+            log::warn(&format!(
+                "field documentation not stored: {}",
+                securityclaw_sdk::describe(&err)
+            ));
+        }
+        let summary = format!(
+            "catalogued {} index group(s) over {} documents{}",
+            catalog.sources.len(),
+            documents,
+            if unusable.is_empty() {
+                String::new()
+            } else {
+                format!("; {} group(s) lack needed fields", unusable.len())
+            }
+        );
+        Ok(Outcome::ok(
+            summary,
+            json!({
+                "sources": catalog.sources,
+                "unusable": unusable.iter().map(|(i, k, r)| json!({"indices": i, "kind": k, "missing_roles": r})).collect::<Vec<_>>(),
+                "documents": documents,
+            }),
+        ))
+    }
+}
+
+export_skill!(FieldsBaseliner);
