@@ -188,6 +188,21 @@ impl Skill for AnomalyDetector {
             dns.extend(observe::dns(source, slow.start, end)?);
         }
         observe::join_dns(&mut flows, &dns, &home);
+        // New peers: busiest destinations missing from the entity's baseline.
+        let usual: BTreeMap<String, Vec<String>> = step(
+            "reading the usual peers",
+            securityclaw_sdk::memory::get("detection.baseline_peers"),
+        )?
+        .unwrap_or_default();
+        for f in &mut flows {
+            if let Some(known) = usual.get(&f.entity) {
+                f.new_peers = f
+                    .top_destinations
+                    .iter()
+                    .filter(|(peer, _, _)| !known.contains(peer))
+                    .count() as f64;
+            }
+        }
         let mut auth = Vec::new();
         for source in catalog.of(DataKind::Auth) {
             auth.extend(observe::auth(source, slow.start, end)?);

@@ -77,7 +77,12 @@ impl Skill for FieldsBaseliner {
             let missing: Vec<String> = unusable
                 .iter()
                 .map(|(indices, kind, roles)| {
-                    format!("{} ({kind:?}) lacks {roles:?}", indices.join(","))
+                    let roles: Vec<String> = roles.iter().map(|r| r.key()).collect();
+                    format!(
+                        "{} ({kind:?}) lacks {}",
+                        indices.join(","),
+                        roles.join(", ")
+                    )
                 })
                 .collect();
             return Ok(Outcome::no_data(format!(

@@ -4,4 +4,5 @@
 
 mod cli;
 mod datasets;
+mod detection;
 mod ingest;
