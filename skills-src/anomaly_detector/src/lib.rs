@@ -405,3 +405,82 @@ impl Skill for AnomalyDetector {
 }
 
 export_skill!(AnomalyDetector);
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use securityclaw_sdk::db::BulkResult;
+    use securityclaw_sdk::testing::MockHost;
+    use securityclaw_sdk::{Invocation, Status, Timestamp, Trigger};
+    use serde_json::{Value, json};
+
+    use super::AnomalyDetector;
+
+    fn catalog() -> Value {
+        json!({"generated_at": "x", "run_id": "y", "sources": [{"indices": ["logs-zeek-conn"], "kind": "flow", "documents": 10,
+            "fields": {"timestamp": "@timestamp", "source_ip": "source.ip", "destination_ip": "destination.ip",
+                "destination_port": "destination.port", "connection_state": "zeek.conn.conn_state", "direction": "network.direction"}}]})
+    }
+
+    /// One outside source probing one port of a home host, and a quiet
+    /// home host.
+    fn host(written: Rc<RefCell<Vec<Value>>>) -> MockHost {
+        MockHost::new()
+            .memory("detection.catalog", catalog())
+            .on_db_aggregate(|_, _, _| {
+                Ok(json!({"by_source": {"buckets": [
+                    {"key": "203.0.113.5", "doc_count": 3, "destinations": {"value": 1}, "ports": {"value": 3},
+                     "failed": {"doc_count": 3, "destinations": {"value": 1}}, "inbound": {"doc_count": 3, "failed": {"doc_count": 3}},
+                     "local": {"doc_count": 0}, "peers": {"buckets": [{"key": "10.0.0.2", "doc_count": 3, "failed": {"doc_count": 3}}]}},
+                    {"key": "10.0.0.2", "doc_count": 12, "destinations": {"value": 3}, "ports": {"value": 1},
+                     "failed": {"doc_count": 0, "destinations": {"value": 0}}, "inbound": {"doc_count": 0, "failed": {"doc_count": 0}},
+                     "local": {"doc_count": 12}, "peers": {"buckets": [{"key": "192.0.2.7", "doc_count": 12, "failed": {"doc_count": 0}}]}}
+                ]}}))
+            })
+            .on_db_bulk_index(move |_, docs| {
+                written.borrow_mut().extend(docs.iter().map(|(_, d)| d.clone()));
+                Ok(BulkResult { indexed: docs.len() as u32, failed: 0, errors: Vec::new() })
+            })
+    }
+
+    fn at(ms: i64) -> Invocation {
+        Invocation::new(Trigger::Schedule, json!({"interval_minutes": 5, "slow_window_minutes": 60, "long_window_hours": 24}))
+            .at(Timestamp::from_epoch_millis(ms))
+    }
+
+    #[test]
+    fn an_outside_prober_is_an_ad_shaped_result_and_the_home_host_is_not() {
+        let written = Rc::new(RefCell::new(Vec::new()));
+        let mock = host(written.clone());
+        let run = mock.run::<AnomalyDetector>(at(1_655_074_800_000)).expect("runs");
+        assert_eq!(run.status, Status::Ok, "{}", run.summary);
+        let results = written.borrow();
+        assert_eq!(results.len(), 1, "{results:?}");
+        let r = &results[0];
+        assert_eq!(r["detector_id"], "securityclaw-behaviour");
+        assert_eq!(r["entity"][0], json!({"name": "source.ip", "value": "203.0.113.5"}));
+        assert!(r["anomaly_grade"].as_f64().expect("grade") >= 0.7);
+        assert_eq!(r["data_end_time"], 1_655_074_800_000_i64);
+        assert_eq!(r["data_start_time"], 1_655_074_500_000_i64);
+        assert_eq!(r["securityclaw"]["kind"], "scan");
+        assert_eq!(r["securityclaw"]["inbound"], true);
+        assert_eq!(r["feature_data"][5]["feature_id"], "inbound_unanswered");
+        assert_eq!(r["feature_data"][5]["data"], 3.0);
+    }
+
+    #[test]
+    fn the_forest_is_kept_between_runs_and_keeps_learning() {
+        let mock = host(Rc::new(RefCell::new(Vec::new())));
+        mock.run::<AnomalyDetector>(at(1_655_074_800_000)).expect("first");
+        let run = mock.run::<AnomalyDetector>(at(1_655_075_100_000)).expect("second");
+        assert_eq!(run.result["model"]["home_points_seen"], 2);
+        assert_eq!(run.result["model"]["external_points_seen"], 2);
+        let head = mock.memory_value("anomaly_detector.forest.home").expect("head");
+        assert_eq!(head["generation"], 2);
+        // The first generation's chunks are gone, the second's are there.
+        assert!(mock.memory_value("anomaly_detector.forest.home.1.0").is_none());
+        assert!(mock.memory_value("anomaly_detector.forest.home.2.0").is_some());
+    }
+}

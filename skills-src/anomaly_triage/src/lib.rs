@@ -275,3 +275,95 @@ impl Skill for AnomalyTriage {
 }
 
 export_skill!(AnomalyTriage);
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use securityclaw_sdk::db::BulkResult;
+    use securityclaw_sdk::memory::EntryList;
+    use securityclaw_sdk::testing::MockHost;
+    use securityclaw_sdk::{Invocation, Status, Timestamp, Trigger};
+    use serde_json::{Value, json};
+
+    use super::AnomalyTriage;
+
+    const END: i64 = 1_655_074_800_000;
+
+    fn result(actor: &str, grade: f64, kind: &str, inbound: bool) -> Value {
+        json!({"detector_id": "securityclaw-behaviour", "entity": [{"name": "source.ip", "value": actor}],
+            "anomaly_grade": grade, "anomaly_score": grade, "confidence": 1.0, "feature_data": [],
+            "data_start_time": END - 300_000, "data_end_time": END, "execution_start_time": END, "execution_end_time": END,
+            "securityclaw": {"kind": kind, "actor": actor, "targets": ["147.32.83.165"], "inbound": inbound, "reason": "probe", "evidence": {}, "run_id": "r"}})
+    }
+
+    /// A store with three results (two scanners of one host, one under the
+    /// threshold), recording what triage writes.
+    fn store(written: Rc<RefCell<Vec<(String, Value)>>>) -> MockHost {
+        let writes = written.clone();
+        MockHost::new()
+            .db_indices(Vec::new())
+            .on_db_search(|pattern, _| {
+                let hits: Vec<Value> = if pattern.starts_with("securityclaw-anomaly-results") {
+                    vec![result("1.2.3.4", 0.75, "scan", true), result("5.6.7.8", 0.9, "scan", true), result("9.9.9.9", 0.5, "scan", true)]
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, r)| json!({"_id": format!("r{i}"), "_index": "securityclaw-anomaly-results", "_source": r}))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Ok(json!({"hits": {"total": {"value": hits.len()}, "hits": hits}}))
+            })
+            .on_db_aggregate(|_, _, _| {
+                Ok(json!({"actors": {"value": 2}, "top_actors": {"buckets": [{"key": "1.2.3.4"}, {"key": "5.6.7.8"}]},
+                    "top_targets": {"buckets": [{"key": "147.32.83.165"}]}, "max_grade": {"value": 0.9},
+                    "first": {"value": END - 300_000}, "last": {"value": END}, "inbound": {"doc_count": 2}}))
+            })
+            .on_db_count(|_, _| Ok(2))
+            .on_db_bulk_index(move |index, docs| {
+                writes.borrow_mut().extend(docs.iter().map(|(_, d)| (index.to_owned(), d.clone())));
+                Ok(BulkResult { indexed: docs.len() as u32, failed: 0, errors: Vec::new() })
+            })
+    }
+
+    fn invocation() -> Invocation {
+        Invocation::new(Trigger::Schedule, json!({"max_records": 10000})).at(Timestamp::from_epoch_millis(END))
+    }
+
+    #[test]
+    fn scanners_of_one_host_are_one_incident_and_the_weak_result_is_dropped() {
+        let written = Rc::new(RefCell::new(Vec::new()));
+        let host = store(written.clone());
+        let run = host.run::<AnomalyTriage>(invocation()).expect("runs");
+        assert_eq!(run.status, Status::Ok, "{}", run.summary);
+        assert_eq!(run.result["below_threshold"], 1);
+        let written = written.borrow();
+        let findings: Vec<&Value> = written.iter().filter(|(i, _)| i == "securityclaw-findings").map(|(_, d)| d).collect();
+        let incidents: Vec<&Value> = written.iter().filter(|(i, _)| i == "securityclaw-incidents").map(|(_, d)| d).collect();
+        assert_eq!(findings.len(), 2);
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(findings[0]["incident_id"], incidents[0]["incident_id"]);
+        assert_eq!(incidents[0]["entity"], "147.32.83.165");
+        assert_eq!(incidents[0]["entity_is_actor"], false);
+        assert_eq!(incidents[0]["severity"], "MEDIUM");
+        assert_eq!(incidents[0]["status"], "open");
+        // Internet noise is recorded, never put in the analyst's queue.
+        assert!(host.entries(&EntryList::Escalations).is_empty());
+        assert_eq!(host.entries(&EntryList::Findings).len(), 1);
+    }
+
+    #[test]
+    fn a_second_run_reads_nothing_twice() {
+        let written = Rc::new(RefCell::new(Vec::new()));
+        let host = store(written.clone());
+        host.run::<AnomalyTriage>(invocation()).expect("first run");
+        let before = written.borrow().len();
+        let run = host.run::<AnomalyTriage>(invocation()).expect("second run");
+        assert_eq!(run.status, Status::NoData, "{}", run.summary);
+        assert_eq!(written.borrow().len(), before);
+        let cursor = host.memory_value("anomaly_triage.cursor").expect("cursor");
+        assert_eq!(cursor["results"]["at_ms"], END);
+    }
+}

@@ -140,3 +140,68 @@ impl Skill for FieldsBaseliner {
 }
 
 export_skill!(FieldsBaseliner);
+
+#[cfg(test)]
+mod tests {
+    use securityclaw_sdk::db::IndexInfo;
+    use securityclaw_sdk::testing::MockHost;
+    use securityclaw_sdk::{Invocation, Status, Trigger};
+    use serde_json::json;
+
+    use super::FieldsBaseliner;
+
+    fn params() -> serde_json::Value {
+        json!({"sample_size": 10, "min_new_documents": 10000, "force": false})
+    }
+
+    fn zeek_host() -> MockHost {
+        MockHost::new()
+            .db_indices(vec![IndexInfo { name: "logs-zeek-conn".into(), documents: 9048 }])
+            .on_db_field_mappings(|_| {
+                Ok(json!({"logs-zeek-conn": {"mappings": {"properties": {
+                    "@timestamp": {"type": "date"},
+                    "source": {"properties": {"ip": {"type": "ip"}, "port": {"type": "long"}}},
+                    "destination": {"properties": {"ip": {"type": "ip"}, "port": {"type": "long"}}},
+                    "zeek": {"properties": {"conn": {"properties": {"conn_state": {"type": "keyword"}}}}},
+                }}}}))
+            })
+            .on_db_search(|_, _| {
+                Ok(json!({"hits": {"total": {"value": 1}, "hits": [{"_id": "a", "_index": "logs-zeek-conn", "_source": {
+                    "@timestamp": "2022-06-12T22:00:09Z", "source": {"ip": "167.94.138.99"}, "destination": {"ip": "147.32.83.165"},
+                    "zeek": {"conn": {"conn_state": "S0"}}}}]}}))
+            })
+            .on_db_aggregate(|_, _, _| Ok(json!({"source_ip_distinct": {"value": 1519}, "source_ip_top": {"buckets": [{"key": "147.32.83.165", "doc_count": 4771}]}})))
+    }
+
+    #[test]
+    fn a_zeek_index_is_catalogued_with_its_roles_and_counts() {
+        let host = zeek_host();
+        let run = host.run::<FieldsBaseliner>(Invocation::new(Trigger::Startup, params())).expect("runs");
+        assert_eq!(run.status, Status::Ok, "{}", run.summary);
+        let catalog = host.memory_value("detection.catalog").expect("catalog stored");
+        let source = &catalog["sources"][0];
+        assert_eq!(source["kind"], "flow");
+        assert_eq!(source["fields"]["source_ip"], "source.ip");
+        assert_eq!(source["fields"]["connection_state"], "zeek.conn.conn_state");
+        assert_eq!(source["cardinality"]["source_ip"], 1519);
+        let stored = host.stored();
+        assert_eq!(stored[0].category, "field_documentation");
+        assert!(stored[0].text.contains("source_ip = `source.ip` (1519 distinct)"), "{}", stored[0].text);
+    }
+
+    #[test]
+    fn a_scheduled_run_waits_until_enough_new_documents_arrived() {
+        let host = zeek_host().memory("detection.catalog", json!({"generated_at": "x", "run_id": "y", "sources": []})).memory("fields_baseliner.last_run", json!({"documents": 9000}));
+        let run = host.run::<FieldsBaseliner>(Invocation::new(Trigger::Schedule, params())).expect("runs");
+        assert_eq!(run.status, Status::Skipped);
+        assert!(run.summary.contains("48 documents arrived"), "{}", run.summary);
+    }
+
+    #[test]
+    fn no_indices_is_no_data_with_the_fix() {
+        let host = MockHost::new().db_indices(Vec::new());
+        let run = host.run::<FieldsBaseliner>(Invocation::new(Trigger::Startup, params())).expect("runs");
+        assert_eq!(run.status, Status::NoData);
+        assert!(run.summary.contains("sc-host ingest"), "{}", run.summary);
+    }
+}
