@@ -19,6 +19,7 @@ use crate::routes::health::{
     __path_healthz, __path_readyz, __path_status, BackendState, Health, Readiness, ReadyStatus,
     SchedulerState, SkillCounts, StatusResponse,
 };
+use crate::routes::incidents::{__path_incident_findings, __path_incidents, __path_suppress};
 use crate::routes::memory::{
     __path_alerts, __path_findings, __path_memory, __path_set_alert_status, AlertStatusRequest,
 };
@@ -29,6 +30,7 @@ use crate::routes::skills::{
     __path_list_skills, __path_set_enabled, __path_skill_detail, EnabledRequest, SkillDetail,
     SkillSummary,
 };
+use sc_runtime::records::{IncidentStatus, RecordPage, Severity, SuppressRequest};
 
 /// The OpenAPI document.
 #[derive(OpenApi)]
@@ -36,13 +38,14 @@ use crate::routes::skills::{
     info(title = "SecurityClaw API", description = "Skills, runs, schedules, memory and audit of a SecurityClaw agent."),
     paths(
         healthz, readyz, status, list_skills, skill_detail, set_enabled, dispatch, crons, run_cron,
-        memory, findings, alerts, set_alert_status, audit
+        memory, findings, alerts, set_alert_status, audit, incidents, incident_findings, suppress
     ),
     components(schemas(
         Health, Readiness, ReadyStatus, StatusResponse, BackendState, BackendHealth, SkillCounts,
         SchedulerState, SkillSummary, SkillDetail, EnabledRequest, DispatchRequest, RunReport,
         RunStatus, Trigger, CronView, MemorySnapshot, Entry, AgentStatus, Alert, AlertStatus,
-        AlertStatusRequest, AuditRecord, RunRecord, RunSummary, JobView, ErrorBody
+        AlertStatusRequest, AuditRecord, RunRecord, RunSummary, JobView, ErrorBody, RecordPage,
+        SuppressRequest, IncidentStatus, Severity
     )),
     modifiers(&BearerAuth)
 )]

@@ -6,6 +6,7 @@ mod audit;
 mod db;
 mod dispatch;
 mod eval;
+mod incidents;
 mod ingest;
 mod list_skills;
 mod models;
@@ -77,6 +78,12 @@ pub enum Command {
     },
     /// Load Zeek, Suricata, EVTX or ECS NDJSON logs into the telemetry store.
     Ingest(ingest::Args),
+    /// Incidents triage recorded: list them, their findings, suppress one.
+    Incidents {
+        /// What to do.
+        #[command(subcommand)]
+        command: incidents::IncidentsCommand,
+    },
     /// Replay labeled captures through the detection skills and score the findings.
     Eval(eval::Args),
     /// Look inside the telemetry store: indices, counts, searches (JSON).
@@ -194,6 +201,7 @@ fn main() -> ExitCode {
         Command::Rag { command } => rag::run(&loaded.config, command),
         Command::Ingest(args) => ingest::run(&loaded.config, args),
         Command::Eval(args) => eval::run(loaded.config, args),
+        Command::Incidents { command } => incidents::run(loaded.config, command),
         Command::Db { command } => db::run(&loaded.config, command),
         Command::Models { command } => models::run(&loaded.config, command),
         Command::ValidateConfig => Ok(validate::run(&cli)),

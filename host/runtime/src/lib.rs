@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod records;
 pub mod registry;
 pub mod reload;
 pub mod sandbox;

@@ -446,21 +446,29 @@ mod tests {
     }
 
     fn at(ms: i64) -> Invocation {
-        Invocation::new(Trigger::Schedule, json!({"interval_minutes": 5, "slow_window_minutes": 60, "long_window_hours": 24}))
-            .at(Timestamp::from_epoch_millis(ms))
+        Invocation::new(
+            Trigger::Schedule,
+            json!({"interval_minutes": 5, "slow_window_minutes": 60, "long_window_hours": 24}),
+        )
+        .at(Timestamp::from_epoch_millis(ms))
     }
 
     #[test]
     fn an_outside_prober_is_an_ad_shaped_result_and_the_home_host_is_not() {
         let written = Rc::new(RefCell::new(Vec::new()));
         let mock = host(written.clone());
-        let run = mock.run::<AnomalyDetector>(at(1_655_074_800_000)).expect("runs");
+        let run = mock
+            .run::<AnomalyDetector>(at(1_655_074_800_000))
+            .expect("runs");
         assert_eq!(run.status, Status::Ok, "{}", run.summary);
         let results = written.borrow();
         assert_eq!(results.len(), 1, "{results:?}");
         let r = &results[0];
         assert_eq!(r["detector_id"], "securityclaw-behaviour");
-        assert_eq!(r["entity"][0], json!({"name": "source.ip", "value": "203.0.113.5"}));
+        assert_eq!(
+            r["entity"][0],
+            json!({"name": "source.ip", "value": "203.0.113.5"})
+        );
         assert!(r["anomaly_grade"].as_f64().expect("grade") >= 0.7);
         assert_eq!(r["data_end_time"], 1_655_074_800_000_i64);
         assert_eq!(r["data_start_time"], 1_655_074_500_000_i64);
@@ -473,14 +481,25 @@ mod tests {
     #[test]
     fn the_forest_is_kept_between_runs_and_keeps_learning() {
         let mock = host(Rc::new(RefCell::new(Vec::new())));
-        mock.run::<AnomalyDetector>(at(1_655_074_800_000)).expect("first");
-        let run = mock.run::<AnomalyDetector>(at(1_655_075_100_000)).expect("second");
+        mock.run::<AnomalyDetector>(at(1_655_074_800_000))
+            .expect("first");
+        let run = mock
+            .run::<AnomalyDetector>(at(1_655_075_100_000))
+            .expect("second");
         assert_eq!(run.result["model"]["home_points_seen"], 2);
         assert_eq!(run.result["model"]["external_points_seen"], 2);
-        let head = mock.memory_value("anomaly_detector.forest.home").expect("head");
+        let head = mock
+            .memory_value("anomaly_detector.forest.home")
+            .expect("head");
         assert_eq!(head["generation"], 2);
         // The first generation's chunks are gone, the second's are there.
-        assert!(mock.memory_value("anomaly_detector.forest.home.1.0").is_none());
-        assert!(mock.memory_value("anomaly_detector.forest.home.2.0").is_some());
+        assert!(
+            mock.memory_value("anomaly_detector.forest.home.1.0")
+                .is_none()
+        );
+        assert!(
+            mock.memory_value("anomaly_detector.forest.home.2.0")
+                .is_some()
+        );
     }
 }

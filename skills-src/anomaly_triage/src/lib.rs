@@ -329,7 +329,8 @@ mod tests {
     }
 
     fn invocation() -> Invocation {
-        Invocation::new(Trigger::Schedule, json!({"max_records": 10000})).at(Timestamp::from_epoch_millis(END))
+        Invocation::new(Trigger::Schedule, json!({"max_records": 10000}))
+            .at(Timestamp::from_epoch_millis(END))
     }
 
     #[test]
@@ -340,8 +341,16 @@ mod tests {
         assert_eq!(run.status, Status::Ok, "{}", run.summary);
         assert_eq!(run.result["below_threshold"], 1);
         let written = written.borrow();
-        let findings: Vec<&Value> = written.iter().filter(|(i, _)| i == "securityclaw-findings").map(|(_, d)| d).collect();
-        let incidents: Vec<&Value> = written.iter().filter(|(i, _)| i == "securityclaw-incidents").map(|(_, d)| d).collect();
+        let findings: Vec<&Value> = written
+            .iter()
+            .filter(|(i, _)| i == "securityclaw-findings")
+            .map(|(_, d)| d)
+            .collect();
+        let incidents: Vec<&Value> = written
+            .iter()
+            .filter(|(i, _)| i == "securityclaw-incidents")
+            .map(|(_, d)| d)
+            .collect();
         assert_eq!(findings.len(), 2);
         assert_eq!(incidents.len(), 1);
         assert_eq!(findings[0]["incident_id"], incidents[0]["incident_id"]);

@@ -176,9 +176,13 @@ mod tests {
     #[test]
     fn a_zeek_index_is_catalogued_with_its_roles_and_counts() {
         let host = zeek_host();
-        let run = host.run::<FieldsBaseliner>(Invocation::new(Trigger::Startup, params())).expect("runs");
+        let run = host
+            .run::<FieldsBaseliner>(Invocation::new(Trigger::Startup, params()))
+            .expect("runs");
         assert_eq!(run.status, Status::Ok, "{}", run.summary);
-        let catalog = host.memory_value("detection.catalog").expect("catalog stored");
+        let catalog = host
+            .memory_value("detection.catalog")
+            .expect("catalog stored");
         let source = &catalog["sources"][0];
         assert_eq!(source["kind"], "flow");
         assert_eq!(source["fields"]["source_ip"], "source.ip");
@@ -186,21 +190,40 @@ mod tests {
         assert_eq!(source["cardinality"]["source_ip"], 1519);
         let stored = host.stored();
         assert_eq!(stored[0].category, "field_documentation");
-        assert!(stored[0].text.contains("source_ip = `source.ip` (1519 distinct)"), "{}", stored[0].text);
+        assert!(
+            stored[0]
+                .text
+                .contains("source_ip = `source.ip` (1519 distinct)"),
+            "{}",
+            stored[0].text
+        );
     }
 
     #[test]
     fn a_scheduled_run_waits_until_enough_new_documents_arrived() {
-        let host = zeek_host().memory("detection.catalog", json!({"generated_at": "x", "run_id": "y", "sources": []})).memory("fields_baseliner.last_run", json!({"documents": 9000}));
-        let run = host.run::<FieldsBaseliner>(Invocation::new(Trigger::Schedule, params())).expect("runs");
+        let host = zeek_host()
+            .memory(
+                "detection.catalog",
+                json!({"generated_at": "x", "run_id": "y", "sources": []}),
+            )
+            .memory("fields_baseliner.last_run", json!({"documents": 9000}));
+        let run = host
+            .run::<FieldsBaseliner>(Invocation::new(Trigger::Schedule, params()))
+            .expect("runs");
         assert_eq!(run.status, Status::Skipped);
-        assert!(run.summary.contains("48 documents arrived"), "{}", run.summary);
+        assert!(
+            run.summary.contains("48 documents arrived"),
+            "{}",
+            run.summary
+        );
     }
 
     #[test]
     fn no_indices_is_no_data_with_the_fix() {
         let host = MockHost::new().db_indices(Vec::new());
-        let run = host.run::<FieldsBaseliner>(Invocation::new(Trigger::Startup, params())).expect("runs");
+        let run = host
+            .run::<FieldsBaseliner>(Invocation::new(Trigger::Startup, params()))
+            .expect("runs");
         assert_eq!(run.status, Status::NoData);
         assert!(run.summary.contains("sc-host ingest"), "{}", run.summary);
     }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod health;
+pub mod incidents;
 pub mod memory;
 pub mod runs;
 pub mod skills;
@@ -39,6 +40,12 @@ pub fn protected() -> Router<AppState> {
         .route("/api/alerts", get(memory::alerts))
         .route("/api/alerts/{id}/status", put(memory::set_alert_status))
         .route("/api/audit", get(audit::audit))
+        .route("/api/incidents", get(incidents::incidents))
+        .route(
+            "/api/incidents/{id}/findings",
+            get(incidents::incident_findings),
+        )
+        .route("/api/incidents/{id}/suppress", post(incidents::suppress))
 }
 
 /// `?limit=N` (and `before=ID` for the audit trail).

@@ -500,6 +500,9 @@ async fn every_documented_response_matches_the_openapi_document() {
         ("GET", "/api/alerts"),
         ("PUT", "/api/alerts/{id}/status"),
         ("GET", "/api/audit"),
+        ("GET", "/api/incidents"),
+        ("GET", "/api/incidents/{id}/findings"),
+        ("POST", "/api/incidents/{id}/suppress"),
     ]
     .iter()
     .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
@@ -540,6 +543,18 @@ async fn every_documented_response_matches_the_openapi_document() {
             Some(json!({"status": "resolved"})),
         ),
         ("GET", "/api/audit".into(), None),
+        (
+            "GET",
+            "/api/incidents?status=escalated&limit=5".into(),
+            None,
+        ),
+        ("GET", "/api/incidents?limit=0".into(), None),
+        ("GET", "/api/incidents/none/findings".into(), None),
+        (
+            "POST",
+            "/api/incidents/none/suppress".into(),
+            Some(json!({"reason": "lab scanner"})),
+        ),
     ];
     for (method, path, body) in requests {
         let (status, value, _) = call(&api.router, method, &path, body, None).await;
@@ -548,7 +563,8 @@ async fn every_documented_response_matches_the_openapi_document() {
             .map(|(_, p)| p)
             .find(|p| {
                 let parts: Vec<&str> = p.split('/').collect();
-                let actual: Vec<&str> = path.split('/').collect();
+                let bare = path.split('?').next().unwrap_or(&path);
+                let actual: Vec<&str> = bare.split('/').collect();
                 parts.len() == actual.len()
                     && parts
                         .iter()
@@ -626,4 +642,102 @@ async fn without_tokens_only_localhost_names_are_served() {
         .await
         .expect("response");
     assert_eq!(local.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_analyst_suppresses_an_incident_and_the_trail_says_who_and_why() {
+    let api = open_api();
+    let db = &api.host.backends().db;
+    let incident = json!({
+        "@timestamp": "2022-06-12T22:00:00.000Z", "incident_id": "inc-1", "kind": "beacon",
+        "entity": "10.0.0.5", "entity_is_actor": true, "severity": "HIGH", "status": "escalated",
+        "max_grade": 0.9, "finding_count": 3, "actor_count": 1, "actors": ["10.0.0.5"], "targets": ["203.0.113.7"],
+        "first_seen": 1_655_071_200_000_i64, "last_seen": 1_655_074_800_000_i64, "fingerprint": "f", "summary": "beacon by 10.0.0.5",
+    });
+    db.bulk_index(
+        "securityclaw-incidents",
+        vec![(Some("inc-1".into()), incident)],
+    )
+    .await
+    .expect("incident stored");
+    let (status, body, _) = call(
+        &api.router,
+        "GET",
+        "/api/incidents?status=escalated",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["total"], 1);
+    assert_eq!(body["records"][0]["entity"], "10.0.0.5");
+    let (status, _, _) = call(
+        &api.router,
+        "GET",
+        "/api/incidents?since=yesterday",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, _, _) = call(
+        &api.router,
+        "POST",
+        "/api/incidents/inc-1/suppress",
+        Some(json!({"reason": " "})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body, _) = call(
+        &api.router,
+        "POST",
+        "/api/incidents/inc-1/suppress",
+        Some(json!({"reason": "the backup job calls home hourly", "expires_at": "2030-01-01T00:00:00Z"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["kind"], "beacon");
+    assert_eq!(body["entity"], "10.0.0.5");
+    let (_, body, _) = call(
+        &api.router,
+        "GET",
+        "/api/incidents?status=suppressed",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(body["total"], 1);
+    assert_eq!(
+        body["records"][0]["suppression"]["reason"],
+        "the backup job calls home hourly"
+    );
+    let (_, body, _) = call(
+        &api.router,
+        "GET",
+        "/api/incidents?status=escalated",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(body["total"], 0);
+    let (status, _, _) = call(
+        &api.router,
+        "POST",
+        "/api/incidents/missing/suppress",
+        Some(json!({"reason": "x"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, audit, _) = call(&api.router, "GET", "/api/audit", None, None).await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"incident.suppress"), "{actions:?}");
 }

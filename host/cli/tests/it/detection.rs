@@ -318,3 +318,100 @@ fn fields_baseliner_names_what_an_index_lacks_and_an_empty_store_has_no_data() {
         "{report}"
     );
 }
+
+#[test]
+fn the_incidents_of_a_replay_are_listed_and_one_is_suppressed_from_the_command_line() {
+    let install = detection_install();
+    let capture = install.dir.path().join("capture");
+    slice(&capture);
+    let kept = install.dir.path().join("kept");
+    let report = eval(
+        &install,
+        &[
+            capture.to_str().expect("path"),
+            "--keep-data",
+            kept.to_str().expect("path"),
+        ],
+    );
+    assert!(
+        report["captures"][0]["incidents"]
+            .as_u64()
+            .expect("incidents")
+            >= 1
+    );
+    // One folder per capture, named after it.
+    let data = std::fs::read_dir(&kept)
+        .expect("kept")
+        .next()
+        .expect("a capture folder")
+        .expect("entry")
+        .path();
+    let data = data.to_str().expect("path");
+    let output = sc_host(
+        &install,
+        &[
+            "--data-dir",
+            data,
+            "incidents",
+            "list",
+            "--severity",
+            "medium",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let page: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let incident = &page["records"][0];
+    assert_eq!(incident["kind"], "scan");
+    assert_eq!(incident["entity"], "10.0.0.2");
+    let id = incident["incident_id"].as_str().expect("id");
+    let output = sc_host(
+        &install,
+        &[
+            "--data-dir",
+            data,
+            "incidents",
+            "suppress",
+            id,
+            "--reason",
+            "our vulnerability scanner",
+            "--by",
+            "ada",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = sc_host(
+        &install,
+        &[
+            "--data-dir",
+            data,
+            "incidents",
+            "list",
+            "--status",
+            "suppressed",
+        ],
+    );
+    let page: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(page["records"][0]["suppression"]["by"], "ada");
+    let output = sc_host(
+        &install,
+        &[
+            "--data-dir",
+            data,
+            "incidents",
+            "suppress",
+            "nope",
+            "--reason",
+            "x",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no incident `nope`"));
+}
