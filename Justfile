@@ -68,8 +68,10 @@ lint:
     cargo clippy --manifest-path skills-src/Cargo.toml --all-targets --target-dir "{{target_dir}}" -- -D warnings
 
 # Benchmarks (release build): list-skills, call overhead, hot reload, API,
-# service start (warm and cold cache), idle RSS, binary size; the embedded
-# store's ingest rate and aggregation latency; retrieval and the models.
+# service start (warm and cold cache), idle RSS, binary size; detection
+# (`sc-host eval` on 011, detector runs over 1M events, triage over 10,000
+# results); the embedded store's ingest rate and aggregation latency;
+# retrieval and the models.
 bench: skills fixtures
     RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-host
     RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-backends
