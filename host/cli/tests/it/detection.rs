@@ -415,3 +415,51 @@ fn the_incidents_of_a_replay_are_listed_and_one_is_suppressed_from_the_command_l
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no incident `nope`"));
 }
+
+/// Runs `sc-host` against one backend of the test servers.
+fn on_backend(install: &Install, backend: &sc_testkit::stores::Backend, args: &[&str]) -> Output {
+    let config = install.dir.path().join("config.yaml");
+    Command::new(env!("CARGO_BIN_EXE_sc-host"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--log-level", "error"])
+        .args(args)
+        .env_remove("SC_SKILLS_DIR")
+        .envs(backend.env())
+        .output()
+        .expect("run sc-host")
+}
+
+#[test]
+fn the_detectors_find_the_port_scanner_on_every_store() {
+    let capture = datasets_dir().join("stratosphere/002-zeek-scenario-port-scanning/conn.log");
+    let index = format!("logs-{}", sc_testkit::stores::index_name("detect-conn"));
+    for backend in sc_testkit::stores::backends("detection") {
+        let name = backend.name;
+        let install = detection_install();
+        install.write_config(&format!("detection:\n  indices: [\"logs-{}*\"]\n", sc_testkit::stores::index_name("detect")));
+        let output = on_backend(&install, &backend, &["ingest", capture.to_str().expect("path"), "--index", &index]);
+        assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        let dispatch = |skill: &str, now: &str| -> Value {
+            let output = on_backend(&install, &backend, &["dispatch", skill, "--now", now]);
+            serde_json::from_slice(&output.stdout)
+                .unwrap_or_else(|_| panic!("{name}: {skill}: {}", String::from_utf8_lossy(&output.stderr)))
+        };
+        let catalog = dispatch("fields_baseliner", "2020-01-01T00:00:00Z");
+        assert_eq!(catalog["status"], "ok", "{name}: {catalog}");
+        // The capture runs from 14:40 to 15:47 UTC on 2022-09-29 (its own
+        // time); the scan is at its busiest from 15:20.
+        let mut found = false;
+        for minute in [20, 25, 30, 35] {
+            let now = format!("2022-09-29T15:{minute}:00Z");
+            let detected = dispatch("anomaly_detector", &now);
+            assert_eq!(detected["status"].as_str().map(|s| s != "error"), Some(true), "{name}: {detected}");
+            let triaged = dispatch("anomaly_triage", &now);
+            assert_ne!(triaged["status"], "error", "{name}: {triaged}");
+            found |= triaged["result"]["incidents"]
+                .as_array()
+                .is_some_and(|i| i.iter().any(|i| i["entity"] == "172.16.1.11" && i["kind"] == "scan"));
+        }
+        assert!(found, "{name}: the scanner was not in an incident");
+    }
+}
