@@ -18,7 +18,13 @@ use sc_core::run::{RunRequest, Trigger};
 use sc_runtime::SkillHost;
 use sc_testkit::bench::install;
 
-const SKILLS: [&str; 5] = ["fields_baseliner", "network_baseliner", "anomaly_detector", "beacon_detector", "anomaly_triage"];
+const SKILLS: [&str; 5] = [
+    "fields_baseliner",
+    "network_baseliner",
+    "anomaly_detector",
+    "beacon_detector",
+    "anomaly_triage",
+];
 
 fn eval_011(dir: &Path) {
     let capture = sc_testkit::datasets_dir().join("stratosphere/011-zeek-mixed/data");
@@ -33,8 +39,16 @@ fn eval_011(dir: &Path) {
         .arg(&capture)
         .output()
         .expect("run sc-host eval");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    println!("{:<48} {:>8.1} s  (goal ≤ 60 s)", "eval 011-zeek-mixed end to end", started.elapsed().as_secs_f64());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!(
+        "{:<48} {:>8.1} s  (goal ≤ 60 s)",
+        "eval 011-zeek-mixed end to end",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// 1M conn events over a day: 2,000 home hosts talking to 20,000 outside
@@ -73,12 +87,22 @@ async fn timed(host: &SkillHost, skill: &str, now: DateTime<Utc>, params: Value)
     let started = Instant::now();
     let report = host.run(request).await.expect("run");
     let seconds = started.elapsed().as_secs_f64();
-    println!("{:<48} {:>8.3} s  {:?}: {}", format!("{skill} run"), seconds, report.status, report.summary.chars().take(90).collect::<String>());
+    println!(
+        "{:<48} {:>8.3} s  {:?}: {}",
+        format!("{skill} run"),
+        seconds,
+        report.status,
+        report.summary.chars().take(90).collect::<String>()
+    );
     seconds
 }
 
 fn store_runs(dir: &Path) {
-    let mut config = Config { skills_dir: dir.join("skills"), data_dir: dir.join("data"), ..Config::default() };
+    let mut config = Config {
+        skills_dir: dir.join("skills"),
+        data_dir: dir.join("data"),
+        ..Config::default()
+    };
     config.memory.path = config.data_dir.join("runtime_memory.db");
     config.rag.path = config.data_dir.join("rag.db");
     config.db.embedded.path = config.data_dir.join("store");
@@ -86,7 +110,10 @@ fn store_runs(dir: &Path) {
     config.limits.timeout_ms = 600_000;
     let start: DateTime<Utc> = "2026-11-30T00:00:00Z".parse().expect("time");
     let end = start + Duration::days(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         {
             let load = sc_backends::open_telemetry(&config).expect("store").load;

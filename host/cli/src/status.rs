@@ -28,12 +28,60 @@ struct Backends {
     memory: String,
 }
 
+/// The durable incidents triage recorded, from the telemetry store.
+#[derive(Serialize, Default)]
+struct Incidents {
+    /// Incidents per status.
+    counts: std::collections::BTreeMap<String, u64>,
+    /// The most recently seen escalated ones.
+    escalated: Vec<serde_json::Value>,
+    /// Why they could not be read, if they could not.
+    error: Option<String>,
+}
+
 #[derive(Serialize)]
 struct Status {
     #[serde(flatten)]
     memory: MemorySnapshot,
     alerts: Vec<Alert>,
+    incidents: Incidents,
     backends: Backends,
+}
+
+fn incidents(db: &dyn sc_core::db::DbBackend, limit: u32) -> anyhow::Result<Incidents> {
+    use sc_runtime::records::{self, Filter, IncidentStatus};
+    super::runtime()?.block_on(async {
+        let mut out = Incidents::default();
+        for status in [
+            IncidentStatus::Open,
+            IncidentStatus::Escalated,
+            IncidentStatus::Suppressed,
+            IncidentStatus::Closed,
+        ] {
+            let filter = Filter {
+                status: Some(status),
+                limit: Some(limit.clamp(1, 1000)),
+                ..Filter::default()
+            };
+            match records::incidents(db, &filter).await {
+                Ok(page) => {
+                    let name = serde_json::to_value(status)?
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    out.counts.insert(name, page.total);
+                    if status == IncidentStatus::Escalated {
+                        out.escalated = page.records;
+                    }
+                }
+                Err(err) => {
+                    out.error = Some(err.to_string());
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// Runs `status`.
@@ -41,9 +89,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let opened = backends::open(config)?;
     let memory = opened.memory.snapshot(args.limit)?;
     let alerts = opened.memory.alerts(args.limit)?;
+    let incidents = incidents(opened.db.as_ref(), args.limit)?;
     let status = Status {
         memory,
         alerts,
+        incidents,
         backends: Backends {
             db: match config.db.provider {
                 DbProvider::None => "none (db.provider)".to_owned(),
@@ -120,6 +170,26 @@ fn render(status: &Status) -> String {
             e.text,
             alert.status.as_str()
         ));
+    }
+    let incidents = &status.incidents;
+    match &incidents.error {
+        Some(error) => out.push_str(&format!("\nincidents: unavailable ({error})\n")),
+        None => {
+            let counts: Vec<String> = incidents
+                .counts
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect();
+            out.push_str(&format!("\nincidents ({}):\n", counts.join(", ")));
+            for incident in &incidents.escalated {
+                out.push_str(&format!(
+                    "  {} {} {}\n",
+                    incident["severity"].as_str().unwrap_or("?"),
+                    incident["incident_id"].as_str().unwrap_or("?"),
+                    incident["summary"].as_str().unwrap_or("")
+                ));
+            }
+        }
     }
     out
 }

@@ -10,7 +10,8 @@ use crate::error::{AppError, ErrorBody, RequestId};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::{Actor, AppState};
 
-fn failed(error: RecordError, request: &RequestId) -> AppError {
+/// A record error as the API answers it.
+pub(crate) fn failed(error: RecordError, request: &RequestId) -> AppError {
     match error {
         RecordError::BadFilter(message) => AppError::bad_request(message).with_request(request),
         RecordError::NotFound(id) => {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::{Extension, Json};
 use sc_core::CapabilityError;
-use sc_core::memory::{Alert, AlertStatus, Entry, MemoryBackend, MemoryList, MemorySnapshot};
+use sc_core::memory::{Alert, AlertStatus, MemoryBackend, MemorySnapshot};
+use sc_runtime::records::{self, Filter, RecordPage};
 use sc_state::audit::AuditEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -49,24 +50,24 @@ pub(crate) async fn memory(
         .map(Json)
 }
 
+/// `GET /api/findings`: the durable findings triage recorded (the memory
+/// list of recent findings is in `GET /api/memory`).
 #[utoipa::path(get, path = "/api/findings", security(("bearer" = [])),
-    params(("limit" = Option<u32>, Query, description = "How many (default 50)", minimum = 1, maximum = 1000)),
+    params(Filter),
     responses(
-        (status = 200, body = Vec<Entry>), (status = 400, body = ErrorBody),
+        (status = 200, body = RecordPage), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody)
     )
 )]
 pub(crate) async fn findings(
     State(state): State<AppState>,
     Extension(request): Extension<RequestId>,
-    ApiQuery(page): ApiQuery<Page>,
-) -> Result<Json<Vec<Entry>>, AppError> {
-    let limit = page.limit(50, 1_000, &request)?;
-    with_memory(&state, &request, move |m| {
-        m.recent(MemoryList::Findings, limit)
-    })
-    .await
-    .map(Json)
+    ApiQuery(filter): ApiQuery<Filter>,
+) -> Result<Json<RecordPage>, AppError> {
+    records::findings(state.host.backends().db.as_ref(), &filter)
+        .await
+        .map(Json)
+        .map_err(|e| super::incidents::failed(e, &request))
 }
 
 #[utoipa::path(get, path = "/api/alerts", security(("bearer" = [])),

@@ -437,13 +437,28 @@ fn the_detectors_find_the_port_scanner_on_every_store() {
     for backend in sc_testkit::stores::backends("detection") {
         let name = backend.name;
         let install = detection_install();
-        install.write_config(&format!("detection:\n  indices: [\"logs-{}*\"]\n", sc_testkit::stores::index_name("detect")));
-        let output = on_backend(&install, &backend, &["ingest", capture.to_str().expect("path"), "--index", &index]);
-        assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        install.write_config(&format!(
+            "detection:\n  indices: [\"logs-{}*\"]\n",
+            sc_testkit::stores::index_name("detect")
+        ));
+        let output = on_backend(
+            &install,
+            &backend,
+            &["ingest", capture.to_str().expect("path"), "--index", &index],
+        );
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let dispatch = |skill: &str, now: &str| -> Value {
             let output = on_backend(&install, &backend, &["dispatch", skill, "--now", now]);
-            serde_json::from_slice(&output.stdout)
-                .unwrap_or_else(|_| panic!("{name}: {skill}: {}", String::from_utf8_lossy(&output.stderr)))
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+                panic!(
+                    "{name}: {skill}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })
         };
         let catalog = dispatch("fields_baseliner", "2020-01-01T00:00:00Z");
         assert_eq!(catalog["status"], "ok", "{name}: {catalog}");
@@ -453,12 +468,17 @@ fn the_detectors_find_the_port_scanner_on_every_store() {
         for minute in [20, 25, 30, 35] {
             let now = format!("2022-09-29T15:{minute}:00Z");
             let detected = dispatch("anomaly_detector", &now);
-            assert_eq!(detected["status"].as_str().map(|s| s != "error"), Some(true), "{name}: {detected}");
+            assert_eq!(
+                detected["status"].as_str().map(|s| s != "error"),
+                Some(true),
+                "{name}: {detected}"
+            );
             let triaged = dispatch("anomaly_triage", &now);
             assert_ne!(triaged["status"], "error", "{name}: {triaged}");
-            found |= triaged["result"]["incidents"]
-                .as_array()
-                .is_some_and(|i| i.iter().any(|i| i["entity"] == "172.16.1.11" && i["kind"] == "scan"));
+            found |= triaged["result"]["incidents"].as_array().is_some_and(|i| {
+                i.iter()
+                    .any(|i| i["entity"] == "172.16.1.11" && i["kind"] == "scan")
+            });
         }
         assert!(found, "{name}: the scanner was not in an incident");
     }
