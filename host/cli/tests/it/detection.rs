@@ -400,6 +400,12 @@ fn the_incidents_of_a_replay_are_listed_and_one_is_suppressed_from_the_command_l
     );
     let page: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(page["records"][0]["suppression"]["by"], "ada");
+    let output = sc_host(&install, &["--data-dir", data, "status", "--json"]);
+    let status: Value = serde_json::from_slice(&output.stdout).expect("status JSON");
+    assert_eq!(status["incidents"]["counts"]["suppressed"], 1, "{status}");
+    let text = String::from_utf8_lossy(&sc_host(&install, &["--data-dir", data, "status"]).stdout)
+        .into_owned();
+    assert!(text.contains("1 suppressed"), "{text}");
     let output = sc_host(
         &install,
         &[

@@ -159,7 +159,81 @@ pub(super) fn validate(config: &Config) -> Result<(), (&'static str, String)> {
             }
         }
     }
-    Ok(())
+    validate_detection(&config.detection)
+}
+
+/// Whether `text` is an address or a CIDR network (`10.0.0.0/8`).
+fn is_cidr(text: &str) -> bool {
+    let (addr, prefix) = text.split_once('/').unwrap_or((text, ""));
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            prefix.is_empty() || prefix.parse::<u8>().is_ok_and(|p| p <= max)
+        }
+        Err(_) => false,
+    }
+}
+
+fn validate_detection(detection: &super::DetectionConfig) -> Result<(), (&'static str, String)> {
+    for (key, list) in [
+        ("detection.home_networks", &detection.home_networks),
+        ("detection.beacon_allowlist", &detection.beacon_allowlist),
+    ] {
+        if let Some(bad) = list.iter().find(|n| !is_cidr(n)) {
+            return Err((
+                key,
+                format!("`{bad}` is not an address or a CIDR such as 10.0.0.0/8"),
+            ));
+        }
+    }
+    for (key, value) in [
+        ("detection.severity_threshold", detection.severity_threshold),
+        ("detection.beacon_threshold", detection.beacon_threshold),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            return Err((key, format!("{value} is out of range; expected 0 to 1")));
+        }
+    }
+    if detection.indices.is_empty() {
+        return Err((
+            "detection.indices",
+            "name at least one index pattern, e.g. logs-*".to_owned(),
+        ));
+    }
+    check_range(
+        "detection.baseline_hours",
+        u64::from(detection.baseline_hours),
+        1,
+        720,
+    )?;
+    check_range(
+        "detection.incident_window_hours",
+        u64::from(detection.incident_window_hours),
+        1,
+        720,
+    )
+}
+
+#[cfg(test)]
+mod detection_tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_home_network_or_threshold_names_its_key() {
+        let mut config = Config::default();
+        assert!(validate(&config).is_ok());
+        config.detection.home_networks.push("10.0.0.0/33".into());
+        assert_eq!(
+            validate(&config).map_err(|e| e.0),
+            Err("detection.home_networks")
+        );
+        config.detection.home_networks.pop();
+        config.detection.severity_threshold = 1.5;
+        assert_eq!(
+            validate(&config).map_err(|e| e.0),
+            Err("detection.severity_threshold")
+        );
+    }
 }
 
 fn check_range(
