@@ -78,6 +78,7 @@ impl Interval {
     ) -> AnomalyResult {
         AnomalyResult {
             detector_id: detector.to_owned(),
+            result_id: String::new(),
             entity: vec![EntityField {
                 name: "source.ip".to_owned(),
                 value: verdict.actor.clone(),
@@ -150,7 +151,11 @@ impl Skill for AnomalyDetector {
         let params: Params = invocation.params()?;
         let settings = Settings::load()?;
         let home = settings.home()?;
-        let end = invocation.now;
+        // Intervals are aligned (12:05, 12:10…), so a retried or late run
+        // scores the same interval and writes the same result ids.
+        let interval_ms = (params.interval_minutes * 60_000) as i64;
+        let now_ms = invocation.now.epoch_millis();
+        let end = Timestamp::from_epoch_millis(now_ms - now_ms.rem_euclid(interval_ms));
         let start = end.minus(Duration::from_secs(params.interval_minutes * 60));
         let interval = Interval {
             start,
@@ -183,8 +188,17 @@ impl Skill for AnomalyDetector {
             end,
             run_id: invocation.run_id.clone(),
         };
+        // A slow-window verdict is reported for the intervals its actor was
+        // active in, not again every five minutes after it stopped.
+        let mut active = std::collections::BTreeSet::new();
         let mut dns = Vec::new();
         for source in catalog.of(DataKind::Dns) {
+            active.extend(
+                observe::dns(source, start, end)?
+                    .into_iter()
+                    .filter(|d| d.missing_domains > 0.0)
+                    .map(|d| d.actor),
+            );
             dns.extend(observe::dns(source, slow.start, end)?);
         }
         observe::join_dns(&mut flows, &dns, &home);
@@ -205,8 +219,16 @@ impl Skill for AnomalyDetector {
         }
         let mut auth = Vec::new();
         for source in catalog.of(DataKind::Auth) {
+            active.extend(
+                observe::auth(source, start, end)?
+                    .into_iter()
+                    .filter(|a| a.failures > 0.0)
+                    .map(|a| a.actor),
+            );
             auth.extend(observe::auth(source, slow.start, end)?);
         }
+        dns.retain(|d| active.contains(&d.actor));
+        auth.retain(|a| active.contains(&a.actor));
         for a in &mut auth {
             a.inbound = !home.contains(&a.actor)
                 && (home.contains(&a.target)
@@ -337,7 +359,9 @@ impl Skill for AnomalyDetector {
             };
             for source in catalog.of(DataKind::Auth) {
                 for mut a in observe::auth(source, long.start, end)? {
-                    if guessed.contains(&(a.actor.clone(), a.target.clone())) {
+                    if !active.contains(&a.actor)
+                        || guessed.contains(&(a.actor.clone(), a.target.clone()))
+                    {
                         continue;
                     }
                     a.inbound = !home.contains(&a.actor)
@@ -360,7 +384,7 @@ impl Skill for AnomalyDetector {
         }
         if !results.is_empty() {
             let docs: Vec<(Option<String>, &AnomalyResult)> =
-                results.iter().map(|r| (Some(r.id()), r)).collect();
+                results.iter_mut().map(|r| (Some(r.seal()), &*r)).collect();
             let written = step(
                 "writing anomaly results",
                 db::bulk_index(RESULTS_INDEX, &docs),

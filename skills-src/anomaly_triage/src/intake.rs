@@ -17,8 +17,13 @@ use securityclaw_sdk::{SkillError, Timestamp, db};
 pub struct Position {
     /// Last time read, epoch milliseconds.
     pub at_ms: i64,
-    /// Ids read at exactly that time.
+    /// Ids read at exactly that time (alerts).
+    #[serde(default)]
     pub ids: Vec<String>,
+    /// The last `result_id` read at that time (results, which page on
+    /// time then id, so one key marks the place however many share a time).
+    #[serde(default)]
+    pub after_id: Option<String>,
 }
 
 impl Position {
@@ -99,34 +104,48 @@ pub fn epoch_millis(value: &Value) -> Option<i64> {
     }
 }
 
-/// New anomaly results in `pattern` (ours and the plugin's alike).
+/// New anomaly results in `pattern` (ours and the plugin's alike), read in
+/// (`execution_end_time`, `result_id`) order with `search_after`.
 pub fn results(
     pattern: &str,
     position: &mut Position,
-    now: Timestamp,
+    until: Timestamp,
     limit: usize,
 ) -> Result<Vec<(String, AnomalyResult)>, SkillError> {
-    let raw = read(
-        pattern,
-        "execution_end_time",
-        &|ms| json!(ms),
-        None,
-        position,
-        now,
-        limit,
-    )?;
-    Ok(raw
-        .into_iter()
-        .filter_map(|(id, source, _)| {
-            let mut result: AnomalyResult = serde_json::from_value(source).ok()?;
+    let mut out = Vec::new();
+    loop {
+        let mut body = json!({
+            "size": PAGE,
+            "query": {"bool": {"filter": [{"range": {"execution_end_time": {"gte": position.at_ms, "lte": until.epoch_millis()}}}]}},
+            "sort": [{"execution_end_time": "asc"}, {"result_id": "asc"}],
+        });
+        if let Some(after) = &position.after_id {
+            body["search_after"] = json!([position.at_ms, after]);
+        }
+        let hits = step(
+            &format!("reading `{pattern}`"),
+            db::search::<Value>(pattern, &body),
+        )?
+        .hits;
+        let page_len = hits.len();
+        for hit in hits {
+            let Ok(mut result) = serde_json::from_value::<AnomalyResult>(hit.source) else {
+                continue;
+            };
+            position.at_ms = result.execution_end_time;
+            if result.result_id.is_empty() {
+                // A plugin result: no id of ours to page on.
+                result.result_id = hit.id.clone();
+            }
+            position.after_id = Some(result.result_id.clone());
             if result.securityclaw.is_none() {
-                // A plugin result: its entity is the actor, its kind unknown
-                // beyond "unlike normal".
+                // A plugin result: its entity (or, for a single-entity
+                // detector, the detector) is the actor, its kind no more
+                // than "unlike normal".
                 let actor = result
                     .entity
                     .first()
-                    .map(|e| e.value.clone())
-                    .unwrap_or_default();
+                    .map_or_else(|| result.detector_id.clone(), |e| e.value.clone());
                 result.securityclaw = Some(ResultDetail {
                     kind: Kind::UnusualVolume,
                     actor,
@@ -140,9 +159,15 @@ pub fn results(
                     run_id: String::new(),
                 });
             }
-            Some((id, result))
-        })
-        .collect())
+            out.push((hit.id, result));
+            if out.len() >= limit {
+                return Ok(out);
+            }
+        }
+        if page_len < PAGE as usize {
+            return Ok(out);
+        }
+    }
 }
 
 /// One IDS alert.

@@ -26,6 +26,7 @@ struct AnomalyTriage;
 #[derive(Deserialize)]
 struct Params {
     max_records: usize,
+    lag_seconds: u64,
 }
 
 /// IDS alerts of one actor and rule within this many milliseconds are one finding.
@@ -75,7 +76,11 @@ impl Skill for AnomalyTriage {
             pattern.push(',');
             pattern.push_str(sc_detection::records::AD_PLUGIN_RESULTS);
         }
-        let results = intake::results(&pattern, &mut cursor.results, now, params.max_records)?;
+        // Read only what is older than the lag: a detector stamps results
+        // with its run's start, and a long run writes them later, so a
+        // cursor right at `now` would pass results not yet visible.
+        let until = now.minus(std::time::Duration::from_secs(params.lag_seconds));
+        let results = intake::results(&pattern, &mut cursor.results, until, params.max_records)?;
         let read_results = results.len();
         let mut below = 0usize;
         let mut findings: Vec<(IncidentKey, Finding, Option<Severity>)> = Vec::new();
@@ -100,6 +105,7 @@ impl Skill for AnomalyTriage {
                     timestamp: Timestamp::from_epoch_millis(result.data_end_time).to_rfc3339(),
                     finding_id: stable_id(&[
                         "finding",
+                        &result.result_id,
                         &result.detector_id,
                         &detail.actor,
                         detail.kind.as_str(),
@@ -217,6 +223,7 @@ impl Skill for AnomalyTriage {
 
         let mut touched = BTreeMap::new();
         let (mut opened, mut escalated) = (0usize, 0usize);
+        let mut notes = Vec::new();
         for (key, (id, previous, ids)) in by_key {
             let was = previous.as_ref().map(|p| p.status);
             let suppression = incidents::suppressed_by(&suppressions, &key, &key.entity);
@@ -224,29 +231,30 @@ impl Skill for AnomalyTriage {
                 incidents::rebuild(&id, &key, previous, suppression, ids, now)?;
             if change == Change::Opened {
                 opened += 1;
-                let _ = memory::append(
+                notes.push((
                     EntryList::Findings,
-                    &incident.summary,
-                    Some(
-                        &json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity}),
-                    ),
-                );
+                    incident.summary.clone(),
+                    json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity}),
+                ));
             }
             let newly_escalated = incident.status == IncidentStatus::Escalated
                 && (was != Some(IncidentStatus::Escalated) || change == Change::Reopened);
             if newly_escalated {
                 escalated += 1;
-                let _ = memory::append(
+                notes.push((
                     EntryList::Escalations,
-                    &incident.summary,
-                    Some(
-                        &json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity, "entity": incident.entity}),
-                    ),
-                );
+                    incident.summary.clone(),
+                    json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity, "entity": incident.entity}),
+                ));
             }
             touched.insert(id, incident);
         }
         incidents::write_incidents(&touched)?;
+        // The working set is told only once the incidents are durable, so a
+        // failed write and its retry do not note the same incident twice.
+        for (list, text, data) in &notes {
+            let _ = memory::append(list.clone(), text, Some(data));
+        }
         if escalated > 0 {
             // The working-set view only; the durable queue is the incidents index.
             let _ = memory::set_status(AgentStatus::Escalating);
@@ -304,13 +312,23 @@ mod tests {
         let writes = written.clone();
         MockHost::new()
             .db_indices(Vec::new())
-            .on_db_search(|pattern, _| {
+            .on_db_search(|pattern, body| {
+                // Pages like a store: sorted by result_id, after `search_after`.
+                let after = body.pointer("/search_after/1").and_then(Value::as_str).map(str::to_owned);
                 let hits: Vec<Value> = if pattern.starts_with("securityclaw-anomaly-results") {
-                    vec![result("1.2.3.4", 0.75, "scan", true), result("5.6.7.8", 0.9, "scan", true), result("9.9.9.9", 0.5, "scan", true)]
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, r)| json!({"_id": format!("r{i}"), "_index": "securityclaw-anomaly-results", "_source": r}))
-                        .collect()
+                    vec![
+                        result("1.2.3.4", 0.75, "scan", true),
+                        result("5.6.7.8", 0.9, "scan", true),
+                        result("9.9.9.9", 0.5, "scan", true),
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut r)| {
+                        r["result_id"] = json!(format!("r{i}"));
+                        json!({"_id": format!("r{i}"), "_index": "securityclaw-anomaly-results", "_source": r})
+                    })
+                    .filter(|h| after.as_deref().is_none_or(|a| h["_id"].as_str() > Some(a)))
+                    .collect()
                 } else {
                     Vec::new()
                 };
@@ -329,8 +347,11 @@ mod tests {
     }
 
     fn invocation() -> Invocation {
-        Invocation::new(Trigger::Schedule, json!({"max_records": 10000}))
-            .at(Timestamp::from_epoch_millis(END))
+        Invocation::new(
+            Trigger::Schedule,
+            json!({"max_records": 10000, "lag_seconds": 0}),
+        )
+        .at(Timestamp::from_epoch_millis(END))
     }
 
     #[test]
@@ -374,5 +395,6 @@ mod tests {
         assert_eq!(written.borrow().len(), before);
         let cursor = host.memory_value("anomaly_triage.cursor").expect("cursor");
         assert_eq!(cursor["results"]["at_ms"], END);
+        assert_eq!(cursor["results"]["after_id"], "r2");
     }
 }

@@ -160,6 +160,7 @@ fn result(
 ) -> AnomalyResult {
     AnomalyResult {
         detector_id: DETECTOR.to_owned(),
+        result_id: String::new(),
         entity: vec![
             EntityField {
                 name: "source.ip".to_owned(),
@@ -209,7 +210,9 @@ impl Skill for BeaconDetector {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let end = invocation.now;
+        // Aligned to the hour, so a retried run writes the same result ids.
+        let now_ms = invocation.now.epoch_millis();
+        let end = Timestamp::from_epoch_millis(now_ms - now_ms.rem_euclid(3_600_000));
         let start = end.minus(Duration::from_secs(params.window_hours * 3600));
         let window_s = (params.window_hours * 3600) as f64;
         let catalog = discover::load_or_discover(
@@ -255,7 +258,7 @@ impl Skill for BeaconDetector {
         results.sort_by(|a, b| b.anomaly_grade.total_cmp(&a.anomaly_grade));
         if !results.is_empty() {
             let docs: Vec<(Option<String>, &AnomalyResult)> =
-                results.iter().map(|r| (Some(r.id()), r)).collect();
+                results.iter_mut().map(|r| (Some(r.seal()), &*r)).collect();
             step(
                 "writing beacon results",
                 db::bulk_index(RESULTS_INDEX, &docs),

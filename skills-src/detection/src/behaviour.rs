@@ -185,7 +185,7 @@ pub fn scan(features: &FlowFeatures) -> Option<Verdict> {
     let breadth =
         (features.ports / PORT_SCAN_THRESHOLD).max(features.destinations / ADDRESS_SCAN_THRESHOLD);
     let unanswered_hosts = features.failed_destinations / UNANSWERED_HOSTS_THRESHOLD;
-    if unanswered_hosts >= 1.0 && ratio < 0.5 {
+    if unanswered_hosts >= 1.0 {
         return Some(Verdict {
             kind: Kind::Scan,
             grade: grade_past(unanswered_hosts),

@@ -216,8 +216,9 @@ impl Role {
                 | "unsigned_long"
         );
         match self {
-            Role::Timestamp => kind == "date" || numeric,
-            Role::SourceIp | Role::DestinationIp => matches!(kind, "ip" | "keyword" | "text"),
+            // Range bounds are sent as RFC 3339: only a date field takes them.
+            Role::Timestamp => matches!(kind, "date" | "date_nanos"),
+            Role::SourceIp | Role::DestinationIp => matches!(kind, "ip" | "keyword"),
             Role::SourcePort
             | Role::DestinationPort
             | Role::Bytes
@@ -228,7 +229,10 @@ impl Role {
             | Role::Duration
             | Role::AuthAttempts => numeric,
             Role::Severity => numeric || kind == "keyword",
-            _ => matches!(kind, "keyword" | "text" | "wildcard" | "constant_keyword"),
+            // Roles are aggregated and matched exactly: a keyword, never
+            // analysed text (a cluster's dynamic `.keyword` sub-field is
+            // listed as a field of its own and taken instead).
+            _ => matches!(kind, "keyword" | "wildcard" | "constant_keyword"),
         }
     }
 }
@@ -321,6 +325,15 @@ pub fn mapped_fields(mapping: &Value) -> BTreeMap<String, BTreeMap<String, Strin
             if let Some(Value::Object(inner)) = spec.get("properties") {
                 walk(&path, inner, out);
             } else if let Some(kind) = spec.get("type").and_then(Value::as_str) {
+                // Multi-fields (a dynamic `text` field's `.keyword`) are
+                // fields of their own for aggregations.
+                if let Some(Value::Object(subfields)) = spec.get("fields") {
+                    for (sub, sub_spec) in subfields {
+                        if let Some(sub_kind) = sub_spec.get("type").and_then(Value::as_str) {
+                            out.insert(format!("{path}.{sub}"), sub_kind.to_owned());
+                        }
+                    }
+                }
                 out.insert(path, kind.to_owned());
             }
         }
@@ -339,6 +352,11 @@ pub fn mapped_fields(mapping: &Value) -> BTreeMap<String, BTreeMap<String, Strin
 /// The value at a dotted path of a document, looked up nested
 /// (`{"source": {"ip": …}}`) or as a literal dotted key.
 pub fn value_at<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+    // A `.keyword` multi-field is indexed, not stored: its value is the
+    // field's own.
+    if let Some(base) = path.strip_suffix(".keyword") {
+        return value_at(doc, base);
+    }
     if let Some(v) = doc.get(path) {
         return Some(v);
     }
@@ -360,7 +378,12 @@ pub fn infer_roles(fields: &BTreeMap<String, String>, samples: &[Value]) -> BTre
     let mut roles = BTreeMap::new();
     for role in Role::ALL {
         let found = role.candidates().iter().find_map(|name| {
-            let exact = fields.get(*name).map(|kind| (name.to_string(), kind));
+            let keyword = format!("{name}.keyword");
+            let exact = fields
+                .get(*name)
+                .filter(|kind| role.accepts(kind))
+                .map(|kind| (name.to_string(), kind))
+                .or_else(|| fields.get(&keyword).map(|kind| (keyword.clone(), kind)));
             let nested = || {
                 fields
                     .iter()
@@ -479,7 +502,7 @@ mod tests {
         assert_eq!(classify(&roles, &[]), DataKind::Flow);
 
         let zeek = fields(&[
-            ("ts", "double"),
+            ("ts", "date"),
             ("id.orig_h", "keyword"),
             ("id.resp_h", "keyword"),
             ("conn_state", "keyword"),
@@ -516,5 +539,21 @@ mod tests {
         let mapping = json!({"logs-a": {"mappings": {"properties": {"source": {"properties": {"ip": {"type": "ip"}}}}}}});
         let all = mapped_fields(&mapping);
         assert_eq!(all["logs-a"]["source.ip"], "ip");
+    }
+
+    #[test]
+    fn a_dynamic_text_field_is_used_through_its_keyword() {
+        let mapping = json!({"logs-b": {"mappings": {"properties": {
+            "@timestamp": {"type": "date"},
+            "src_ip": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+            "conn_state": {"type": "text", "fields": {"keyword": {"type": "keyword"}}},
+        }}}});
+        let all = mapped_fields(&mapping);
+        let roles = infer_roles(&all["logs-b"], &[json!({"src_ip": "10.0.0.1"})]);
+        assert_eq!(roles[&Role::SourceIp], "src_ip.keyword");
+        assert_eq!(roles[&Role::ConnectionState], "conn_state.keyword");
+        // A numeric time cannot take RFC 3339 bounds: not a timestamp.
+        let numeric = infer_roles(&fields(&[("ts", "double")]), &[]);
+        assert!(!numeric.contains_key(&Role::Timestamp));
     }
 }

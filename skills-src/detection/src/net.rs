@@ -66,6 +66,16 @@ impl HomeNetworks {
     }
 }
 
+/// Whether an address is multicast or the limited broadcast: nothing ever
+/// answers those, so unanswered traffic to them says nothing of a scan.
+pub fn is_group_address(ip: &str) -> bool {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.is_multicast() || v4.is_broadcast(),
+        Ok(IpAddr::V6(v6)) => v6.is_multicast(),
+        Err(_) => false,
+    }
+}
+
 /// Which way a connection went, relative to the home networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -193,6 +203,14 @@ mod tests {
                 .expect("any")
                 .contains("8.8.8.8".parse().expect("ip"))
         );
+    }
+
+    #[test]
+    fn group_addresses_are_recognised() {
+        assert!(is_group_address("ff02::1:3"));
+        assert!(is_group_address("224.0.0.251"));
+        assert!(is_group_address("255.255.255.255"));
+        assert!(!is_group_address("10.0.0.1"));
     }
 
     #[test]

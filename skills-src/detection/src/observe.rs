@@ -47,6 +47,24 @@ pub fn unanswered(source: &SourceCatalog) -> Value {
     json!({"bool": {"should": should, "minimum_should_match": 1}})
 }
 
+/// Unanswered destinations listed per source; past this the count is the
+/// store's cardinality, group addresses included.
+const UNANSWERED_HOSTS_LISTED: u32 = 100;
+
+/// Distinct unanswered destinations of a source bucket, multicast and
+/// broadcast left out (they never answer anyone).
+fn unanswered_hosts(bucket: &Value) -> f64 {
+    let listed = buckets(bucket, "/failed/hosts/buckets");
+    if listed.len() < UNANSWERED_HOSTS_LISTED as usize {
+        listed
+            .iter()
+            .filter(|h| !net::is_group_address(&key(h)))
+            .count() as f64
+    } else {
+        number(bucket, "/failed/destinations/value")
+    }
+}
+
 fn number(value: &Value, pointer: &str) -> f64 {
     value
         .pointer(pointer)
@@ -93,7 +111,10 @@ pub fn flows(
     }
     sub.insert(
         "failed".into(),
-        json!({"filter": failed, "aggs": {"destinations": {"cardinality": {"field": dst}}}}),
+        json!({"filter": failed, "aggs": {
+            "destinations": {"cardinality": {"field": dst}},
+            "hosts": {"terms": {"field": dst, "size": UNANSWERED_HOSTS_LISTED}},
+        }}),
     );
     if let Some(transport) = source.field(Role::Transport) {
         sub.insert(
@@ -165,7 +186,7 @@ pub fn flows(
                 ports: number(b, "/ports/value"),
                 failed: number(b, "/failed/doc_count"),
                 icmp_destinations: number(b, "/icmp/destinations/value"),
-                failed_destinations: number(b, "/failed/destinations/value"),
+                failed_destinations: unanswered_hosts(b),
                 bytes_out: number(b, "/bytes/value"),
                 inbound,
                 inbound_failed,

@@ -88,16 +88,23 @@ pub struct ResultDetail {
 pub struct AnomalyResult {
     /// Which detector.
     pub detector_id: String,
-    /// The entity.
+    /// The result's own stable id (ours; triage pages on it).
+    #[serde(default)]
+    pub result_id: String,
+    /// The entity (absent for a single-entity AD plugin detector).
+    #[serde(default)]
     pub entity: Vec<EntityField>,
-    /// 0 (normal) to 1.
+    /// 0 (normal) to 1 (absent on the plugin's error results).
+    #[serde(default)]
     pub anomaly_grade: f64,
     /// The raw score (RCF score, beacon score…).
     #[serde(default)]
     pub anomaly_score: f64,
     /// How sure the detector is, 0–1.
+    #[serde(default)]
     pub confidence: f64,
     /// The features in the interval.
+    #[serde(default)]
     pub feature_data: Vec<FeatureData>,
     /// Their shares of the anomaly.
     #[serde(default)]
@@ -116,15 +123,32 @@ pub struct AnomalyResult {
 }
 
 impl AnomalyResult {
-    /// Its stable id: detector, entity and interval.
+    /// Its stable id: detector, entity, kind, targets and interval, so
+    /// two behaviours of one entity in one interval stay two results.
     pub fn id(&self) -> String {
         let entity: Vec<&str> = self.entity.iter().map(|e| e.value.as_str()).collect();
+        let (kind, targets) = match &self.securityclaw {
+            Some(d) => {
+                let mut targets = d.targets.clone();
+                targets.sort();
+                (d.kind.as_str(), targets.join(","))
+            }
+            None => ("", String::new()),
+        };
         stable_id(&[
             &self.detector_id,
             &entity.join(","),
+            kind,
+            &targets,
             &self.data_start_time.to_string(),
             &self.data_end_time.to_string(),
         ])
+    }
+
+    /// Sets `result_id` from [`AnomalyResult::id`] and returns it.
+    pub fn seal(&mut self) -> String {
+        self.result_id = self.id();
+        self.result_id.clone()
     }
 }
 

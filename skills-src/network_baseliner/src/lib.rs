@@ -332,18 +332,22 @@ impl Skill for NetworkBaseliner {
                 settings.index_pattern()
             )));
         }
-        let mut digests: BTreeMap<String, String> =
+        let previous: BTreeMap<String, String> =
             step("reading digests", memory::get(DIGESTS_KEY))?.unwrap_or_default();
+        // Only this run's entities are kept, so the map stays as small as
+        // the baseline itself.
+        let mut digests: BTreeMap<String, String> = BTreeMap::new();
         let mut documents = Vec::new();
         let mut unchanged = 0usize;
         for (entity, category, stats) in &categories {
             let digest = stable_id(&[category, entity, &stats.to_string()]);
             let slot = format!("{category}/{entity}");
-            if digests.get(&slot) == Some(&digest) {
+            let same = previous.get(&slot) == Some(&digest);
+            digests.insert(slot, digest);
+            if same {
                 unchanged += 1;
                 continue;
             }
-            digests.insert(slot, digest);
             documents.push(rag::Document {
                 category: (*category).to_owned(),
                 entity: entity.clone(),

@@ -172,6 +172,8 @@ pub async fn evaluate(
         Ok(())
     };
 
+    // Runs here follow each other, so triage need not wait for late writes.
+    let triage_params = json!({"lag_seconds": 0});
     run("fields_baseliner", Trigger::Startup, json!({"force": true})).await?;
     if optional.contains(&"network_baseliner") {
         run("network_baseliner", Trigger::Startup, json!({})).await?;
@@ -188,12 +190,12 @@ pub async fn evaluate(
             since_beacon = Duration::zero();
             run("beacon_detector", Trigger::Schedule, json!({})).await?;
         }
-        run("anomaly_triage", Trigger::Schedule, json!({})).await?;
+        run("anomaly_triage", Trigger::Schedule, triage_params.clone()).await?;
         progress.inc(1);
     }
     if optional.contains(&"beacon_detector") && since_beacon > Duration::zero() {
         run("beacon_detector", Trigger::Schedule, json!({})).await?;
-        run("anomaly_triage", Trigger::Schedule, json!({})).await?;
+        run("anomaly_triage", Trigger::Schedule, triage_params.clone()).await?;
     }
     progress.finish_and_clear();
 
