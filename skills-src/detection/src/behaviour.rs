@@ -60,7 +60,7 @@ pub struct FlowFeatures {
     pub ports: f64,
     /// Connections nothing answered.
     pub failed: f64,
-    /// Distinct destinations of the unanswered attempts.
+    /// The most hosts one port was asked of without an answer.
     #[serde(default)]
     pub failed_destinations: f64,
     /// Distinct destinations it sent ICMP to.
@@ -165,8 +165,8 @@ pub fn grade_past(ratio: f64) -> f64 {
 pub const PORT_SCAN_THRESHOLD: f64 = 15.0;
 /// Zeek's `Scan::addr_scan_threshold`: hosts in the interval.
 pub const ADDRESS_SCAN_THRESHOLD: f64 = 25.0;
-/// Distinct hosts that left attempts unanswered in the interval, past
-/// which a source is sweeping (a dead mirror or two is normal; ten is not).
+/// Hosts that never answered one port in the interval, past which a source
+/// is sweeping that port (a dead mirror or two is normal; ten is not).
 pub const UNANSWERED_HOSTS_THRESHOLD: f64 = 10.0;
 
 fn targets(features: &FlowFeatures, home_only: bool) -> Vec<String> {
@@ -193,7 +193,7 @@ pub fn scan(features: &FlowFeatures) -> Option<Verdict> {
             targets: targets(features, true),
             inbound: !features.home && features.inbound > 0.0,
             reason: format!(
-                "attempts to {} hosts went unanswered ({} connections in all)",
+                "{} hosts never answered one port ({} connections in all)",
                 features.failed_destinations, features.connections
             ),
             evidence: json!({"unanswered_destinations": features.failed_destinations, "connections": features.connections, "failed_ratio": ratio}),

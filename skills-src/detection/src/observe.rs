@@ -51,18 +51,23 @@ pub fn unanswered(source: &SourceCatalog) -> Value {
 /// store's cardinality, group addresses included.
 const UNANSWERED_HOSTS_LISTED: u32 = 100;
 
-/// Distinct unanswered destinations of a source bucket, multicast and
+/// The most hosts one port was asked of without an answer, multicast and
 /// broadcast left out (they never answer anyone).
 fn unanswered_hosts(bucket: &Value) -> f64 {
-    let listed = buckets(bucket, "/failed/hosts/buckets");
-    if listed.len() < UNANSWERED_HOSTS_LISTED as usize {
-        listed
-            .iter()
-            .filter(|h| !net::is_group_address(&key(h)))
-            .count() as f64
-    } else {
-        number(bucket, "/failed/destinations/value")
-    }
+    buckets(bucket, "/sweep/ports/buckets")
+        .iter()
+        .map(|port| {
+            let listed = buckets(port, "/hosts/buckets");
+            if listed.len() < UNANSWERED_HOSTS_LISTED as usize {
+                listed
+                    .iter()
+                    .filter(|h| !net::is_group_address(&key(h)))
+                    .count() as f64
+            } else {
+                number(port, "/destinations/value")
+            }
+        })
+        .fold(0.0, f64::max)
 }
 
 fn number(value: &Value, pointer: &str) -> f64 {
@@ -87,6 +92,16 @@ fn buckets<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
+/// Matches attempts nothing answered or that were refused: Zeek `S0`/`REJ`,
+/// Suricata `new`, or a failure outcome where no state is recorded.
+pub fn never_answered(source: &SourceCatalog) -> Value {
+    if let Some(state) = source.field(Role::ConnectionState) {
+        json!({"terms": {state: ["S0", "REJ", "new"]}})
+    } else {
+        unanswered(source)
+    }
+}
+
 /// Each source's connection features over `[start, end)`.
 pub fn flows(
     source: &SourceCatalog,
@@ -109,13 +124,18 @@ pub fn flows(
     if let Some(port) = source.field(Role::DestinationPort) {
         sub.insert("ports".into(), json!({"cardinality": {"field": port}}));
     }
-    sub.insert(
-        "failed".into(),
-        json!({"filter": failed, "aggs": {
-            "destinations": {"cardinality": {"field": dst}},
-            "hosts": {"terms": {"field": dst, "size": UNANSWERED_HOSTS_LISTED}},
-        }}),
-    );
+    sub.insert("failed".into(), json!({"filter": failed}));
+    // A sweep: one service asked of many hosts, never answered or refused
+    // (`S0`/`REJ`; the half-open states of closing sessions do not count).
+    if let Some(port) = source.field(Role::DestinationPort) {
+        sub.insert(
+            "sweep".into(),
+            json!({"filter": never_answered(source), "aggs": {"ports": {"terms": {"field": port, "size": 3}, "aggs": {
+                "destinations": {"cardinality": {"field": dst}},
+                "hosts": {"terms": {"field": dst, "size": UNANSWERED_HOSTS_LISTED}},
+            }}}}),
+        );
+    }
     if let Some(transport) = source.field(Role::Transport) {
         sub.insert(
             "icmp".into(),
