@@ -51,6 +51,9 @@ fn eval_011(dir: &Path) {
     );
 }
 
+/// Destination ports of the synthetic traffic.
+const PORTS: [u16; 5] = [443, 80, 53, 22, 8443];
+
 /// 1M conn events over a day: 2,000 home hosts talking to 20,000 outside
 /// peers, one in ten attempts unanswered.
 fn synthetic(start: DateTime<Utc>, n: usize) -> Vec<(Option<String>, Value)> {
@@ -72,7 +75,7 @@ fn synthetic(start: DateTime<Utc>, n: usize) -> Vec<(Option<String>, Value)> {
                 "@timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "event": {"dataset": "zeek.conn", "outcome": if failed { "failure" } else { "success" }},
                 "source": {"ip": format!("10.{}.{}.{}", host / 65_536, (host / 256) % 256, host % 256), "port": 40_000 + (r % 20_000), "bytes": if failed { 0 } else { 300 + (r >> 20) % 5_000 }},
-                "destination": {"ip": format!("198.{}.{}.{}", 18 + peer / 65_536, (peer / 256) % 256, peer % 256), "port": [443, 80, 53, 22, 8443][(r >> 33) as usize % 5], "packets": if failed { 0 } else { 6 }},
+                "destination": {"ip": format!("198.{}.{}.{}", 18 + peer / 65_536, (peer / 256) % 256, peer % 256), "port": PORTS[(r >> 33) as usize % PORTS.len()], "packets": if failed { 0 } else { 6 }},
                 "network": {"transport": "tcp", "direction": "outbound", "bytes": if failed { 0 } else { 600 + (r >> 20) % 9_000 }},
                 "zeek": {"conn": {"conn_state": if failed { "S0" } else { "SF" }}},
             });

@@ -55,6 +55,10 @@ fn eval(install: &Install, args: &[&str]) -> Value {
 const HEADER: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\tlabel\tdetailedlabel\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\tstring\tstring\n";
 
 /// One conn line: `ts`, source, destination, port, state, label.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per conn.log column the tests set"
+)]
 fn line(
     out: &mut String,
     ts: f64,

@@ -214,6 +214,21 @@ fn validate_detection(detection: &super::DetectionConfig) -> Result<(), (&'stati
     )
 }
 
+fn check_range(
+    key: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+) -> Result<(), (&'static str, String)> {
+    if value < min || value > max {
+        return Err((
+            key,
+            format!("{value} is out of range; expected {min}..={max}"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod detection_tests {
     use super::*;
@@ -234,19 +249,4 @@ mod detection_tests {
             Err("detection.severity_threshold")
         );
     }
-}
-
-fn check_range(
-    key: &'static str,
-    value: u64,
-    min: u64,
-    max: u64,
-) -> Result<(), (&'static str, String)> {
-    if value < min || value > max {
-        return Err((
-            key,
-            format!("{value} is out of range; expected {min}..={max}"),
-        ));
-    }
-    Ok(())
 }
