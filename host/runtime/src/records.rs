@@ -67,12 +67,16 @@ pub struct Filter {
     /// Only findings of this incident.
     pub incident_id: Option<String>,
     /// Only records last seen at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Only records first seen before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// How many (1–1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// How many to skip (paging; from + limit at most 10,000).
+    /// How many to skip (paging; at most 9000).
+    #[param(minimum = 0, maximum = 9000)]
     pub offset: Option<u32>,
 }
 
@@ -121,10 +125,8 @@ impl Filter {
         if !(1..=1000).contains(&limit) {
             return Err(RecordError::BadFilter("limit must be 1 to 1000".into()));
         }
-        if offset > 10_000 - limit {
-            return Err(RecordError::BadFilter(
-                "offset + limit must be at most 10000".into(),
-            ));
+        if offset > 9_000 {
+            return Err(RecordError::BadFilter("offset must be at most 9000".into()));
         }
         Ok((limit, offset))
     }
@@ -147,13 +149,13 @@ impl Filter {
                 filter.push(json!({"term": {"severity": severity}}));
             }
         }
-        if let Some(kind) = &self.kind {
+        if let Some(kind) = self.kind.as_ref().filter(|k| !k.is_empty()) {
             filter.push(json!({"term": {"kind": kind}}));
         }
-        if let Some(entity) = &self.entity {
+        if let Some(entity) = self.entity.as_ref().filter(|e| !e.is_empty()) {
             filter.push(json!({"term": {entity_field: entity}}));
         }
-        if let Some(id) = &self.incident_id {
+        if let Some(id) = self.incident_id.as_ref().filter(|i| !i.is_empty()) {
             filter.push(json!({"term": {"incident_id": id}}));
         }
         if let Some(since) = since {
@@ -228,9 +230,11 @@ pub async fn findings(db: &dyn DbBackend, filter: &Filter) -> Result<RecordPage,
 #[serde(deny_unknown_fields)]
 pub struct SuppressRequest {
     /// Why it is a false positive.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub reason: String,
     /// Until when (RFC 3339); for ever when absent.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
