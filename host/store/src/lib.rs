@@ -38,7 +38,7 @@ use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::agg_result::AggregationResults;
 use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value as _};
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
@@ -362,13 +362,14 @@ impl Store {
     fn scoped(&self, names: &[String], query: Box<dyn Query>) -> BooleanQuery {
         let terms = names
             .iter()
-            .map(|n| Term::from_field_text(self.fields.index, n));
+            .map(|n| Term::from_field_text(self.fields.index, n))
+            .collect();
         BooleanQuery::new(vec![
             (Occur::Must, query),
             (
                 Occur::Must,
                 Box::new(tantivy::query::ConstScoreQuery::new(
-                    Box::new(TermSetQuery::new(terms)),
+                    query::any_term(terms),
                     0.0,
                 )),
             ),

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, PhraseQuery, Query, RangeQuery,
-    TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, ExistsQuery, Occur, PhraseQuery, Query,
+    RangeQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::TextAnalyzer;
@@ -18,6 +18,42 @@ use tantivy::tokenizer::TextAnalyzer;
 use crate::datemath::parse_date;
 use crate::error::{StoreError, invalid};
 use crate::schema::{FieldKind, Fields};
+
+/// Sets larger than this go to tantivy's `TermSetQuery`; smaller ones are
+/// a union of term lookups.
+const TERM_SET_MIN: usize = 64;
+
+/// Documents holding any of `terms`, each scoring 1 (as a cluster's
+/// filter-like `term` does). A few terms are looked up one by one: a
+/// `TermSetQuery` builds an FST of its terms for every weight, which for
+/// the one to four terms of a `term` clause cost more than the search
+/// (most of a detector run's time went there).
+pub(crate) fn any_term(mut terms: Vec<Term>) -> Q {
+    terms.sort_unstable();
+    terms.dedup();
+    match terms.len() {
+        0 => Box::new(EmptyQuery),
+        1 => Box::new(ConstScoreQuery::new(
+            Box::new(TermQuery::new(terms.remove(0), IndexRecordOption::Basic)),
+            1.0,
+        )),
+        n if n < TERM_SET_MIN => Box::new(ConstScoreQuery::new(
+            Box::new(BooleanQuery::new(
+                terms
+                    .into_iter()
+                    .map(|t| {
+                        (
+                            Occur::Should,
+                            Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Q,
+                        )
+                    })
+                    .collect(),
+            )),
+            1.0,
+        )),
+        _ => Box::new(TermSetQuery::new(terms)),
+    }
+}
 
 /// The query clauses the embedded store answers.
 pub const SUPPORTED_CLAUSES: &str = "bool, term, terms, range, match, match_phrase, multi_match, exists, query_string, ids, match_all, match_none";
@@ -81,7 +117,7 @@ impl QueryContext {
                             .ok_or_else(|| invalid("`ids.values` must be strings"))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(Box::new(TermSetQuery::new(terms)))
+                Ok(any_term(terms))
             }
             "match" => {
                 let (field, value) = field_and_value(name, body, "query")?;
@@ -193,7 +229,7 @@ impl QueryContext {
             }
             _ => {
                 let terms = self.keyword_terms(clause, field, value)?;
-                Ok(Box::new(TermSetQuery::new(terms)))
+                Ok(any_term(terms))
             }
         }
     }

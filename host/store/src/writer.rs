@@ -159,6 +159,7 @@ impl Writers {
         loop {
             match index.writer_with_num_threads(threads, WRITER_MEMORY_BYTES) {
                 Ok(writer) => {
+                    writer.set_merge_policy(Box::new(merge_policy()));
                     return Ok(OpenWriter {
                         writer,
                         last_write: Instant::now(),
@@ -238,6 +239,21 @@ impl Writers {
     }
 }
 
+/// Segments under this many documents are merged with each other, not
+/// with bigger ones.
+const SMALL_SEGMENT_DOCS: u32 = 100;
+
+/// tantivy's log merge policy with a small bottom layer. Its default puts
+/// every segment under 10,000 documents in one layer, so in a store of
+/// that size each eighth small commit (a skill's few results) rewrote the
+/// whole store; with a small layer, small segments merge with each other
+/// first and reach the big ones by size, as in any log-structured store.
+fn merge_policy() -> tantivy::merge_policy::LogMergePolicy {
+    let mut policy = tantivy::merge_policy::LogMergePolicy::default();
+    policy.set_min_layer_size(SMALL_SEGMENT_DOCS);
+    policy
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,3 +289,4 @@ mod tests {
         assert!(slot.check_nothing_lost().is_ok(), "told once");
     }
 }
+

@@ -94,6 +94,8 @@ pub struct CaptureReport {
     pub failed_runs: usize,
     /// Seconds the replay took.
     pub seconds: f64,
+    /// Where they went: indexing the capture, and each skill's runs (wall seconds).
+    pub seconds_by_step: std::collections::BTreeMap<String, f64>,
     /// Why it could not be scored, if it could not.
     pub note: Option<String>,
 }

@@ -136,7 +136,10 @@ pub async fn evaluate(
         None => folder.path().to_path_buf(),
     };
     let config = replay_config(config, &data_dir);
+    let mut seconds_by_step = std::collections::BTreeMap::<String, f64>::new();
+    let indexing = Instant::now();
     index(&config, &mut capture).await?;
+    seconds_by_step.insert("index".into(), indexing.elapsed().as_secs_f64());
 
     let step = Duration::minutes(STEP_MINUTES);
     let start_ms = capture.start_ms - capture.start_ms.rem_euclid(step.num_milliseconds());
@@ -165,6 +168,8 @@ pub async fn evaluate(
             .run(request)
             .await
             .map_err(|err| anyhow::anyhow!("{skill}: {err}"))?;
+        *seconds_by_step.entry(skill.to_owned()).or_default() +=
+            report.execution_time_ms / 1000.0;
         if report.status == RunStatus::Error {
             failed_runs += 1;
             eprintln!("eval: {skill} at {}: {}", report.now, report.summary);
@@ -287,6 +292,7 @@ pub async fn evaluate(
         alert_sources_covered,
         failed_runs,
         seconds: began.elapsed().as_secs_f64(),
+        seconds_by_step,
         note,
     })
 }
