@@ -289,4 +289,3 @@ mod tests {
         assert!(slot.check_nothing_lost().is_ok(), "told once");
     }
 }
-

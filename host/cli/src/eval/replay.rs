@@ -168,8 +168,7 @@ pub async fn evaluate(
             .run(request)
             .await
             .map_err(|err| anyhow::anyhow!("{skill}: {err}"))?;
-        *seconds_by_step.entry(skill.to_owned()).or_default() +=
-            report.execution_time_ms / 1000.0;
+        *seconds_by_step.entry(skill.to_owned()).or_default() += report.execution_time_ms / 1000.0;
         if report.status == RunStatus::Error {
             failed_runs += 1;
             eprintln!("eval: {skill} at {}: {}", report.now, report.summary);
