@@ -19,8 +19,8 @@ use crate::datemath::parse_date;
 use crate::error::{StoreError, invalid};
 use crate::schema::{FieldKind, Fields};
 
-/// Sets larger than this go to tantivy's `TermSetQuery`; smaller ones are
-/// a union of term lookups.
+/// Sets of this many terms or more go to tantivy's `TermSetQuery`; smaller
+/// ones are a union of term lookups.
 const TERM_SET_MIN: usize = 64;
 
 /// Documents holding any of `terms`, each scoring 1 (as a cluster's

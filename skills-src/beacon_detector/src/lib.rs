@@ -100,9 +100,28 @@ fn candidates(
 /// Hits one search may return.
 const PAGE: u64 = 10_000;
 
-/// The connections of several pairs in the window, by pair: one search per
-/// batch of pairs whose counts fit in a page, not one per pair (a search
-/// per pair was most of a run's time), reading only the fields scored.
+/// Consecutive runs of pairs whose connection counts fit in one page (a
+/// pair busier than a page alone), so one search reads each run.
+fn batches(pairs: &[(String, String, u64)]) -> Vec<&[(String, String, u64)]> {
+    let mut out = Vec::new();
+    let mut rest = pairs;
+    while !rest.is_empty() {
+        let mut take = 1;
+        let mut hits = rest[0].2;
+        while take < rest.len() && hits + rest[take].2 <= PAGE {
+            hits += rest[take].2;
+            take += 1;
+        }
+        let (batch, after) = rest.split_at(take);
+        out.push(batch);
+        rest = after;
+    }
+    out
+}
+
+/// The connections of a batch of pairs in the window, by pair, in one
+/// search (a search per pair was most of a run's time), reading only the
+/// fields scored.
 fn connections(
     source: &SourceCatalog,
     query: &Value,
@@ -134,57 +153,47 @@ fn connections(
     .into_iter()
     .flatten()
     .collect();
-    let mut rest = pairs;
-    while !rest.is_empty() {
-        // Pairs up to a page of hits; a pair busier than a page alone.
-        let mut take = 0;
-        let mut hits_expected = 0;
-        while take < rest.len() && (take == 0 || hits_expected + rest[take].2 <= PAGE) {
-            hits_expected += rest[take].2;
-            take += 1;
-        }
-        let (batch, after) = rest.split_at(take);
-        rest = after;
-        let should: Vec<Value> = batch
-            .iter()
-            .map(|(src, dst, _)| json!({"bool": {"filter": [{"term": {src_field: src}}, {"term": {dst_field: dst}}]}}))
-            .collect();
-        let body = json!({
-            "size": hits_expected.min(PAGE),
-            "query": {"bool": {"filter": [query, {"bool": {"should": should, "minimum_should_match": 1}}]}},
-            "sort": [{ts: "asc"}],
-            "_source": fields,
+    let should: Vec<Value> = pairs
+        .iter()
+        .map(|(src, dst, _)| {
+            json!({"bool": {"filter": [{"term": {src_field: src}}, {"term": {dst_field: dst}}]}})
+        })
+        .collect();
+    let body = json!({
+        "size": PAGE,
+        "query": {"bool": {"filter": [query, {"bool": {"should": should, "minimum_should_match": 1}}]}},
+        "sort": [{ts: "asc"}],
+        "_source": fields,
+    });
+    let hits = step(
+        "reading the pairs' connections",
+        db::search::<Value>(&source.pattern(), &body),
+    )?
+    .hits;
+    for hit in &hits {
+        let doc = &hit.source;
+        let text = |f: &str| value_at(doc, f).and_then(Value::as_str).map(str::to_owned);
+        let (Some(src), Some(dst)) = (text(src_field), text(dst_field)) else {
+            continue;
+        };
+        let Some(start_ms) = value_at(doc, ts).and_then(millis) else {
+            continue;
+        };
+        let num =
+            |field: Option<&str>| field.and_then(|f| value_at(doc, f)).and_then(Value::as_f64);
+        let bytes = num(bytes)
+            .unwrap_or_else(|| num(out_bytes).unwrap_or(0.0) + num(in_bytes).unwrap_or(0.0));
+        // ECS `event.duration` is nanoseconds; Zeek's own is seconds.
+        let duration_s = match (duration, num(duration)) {
+            (Some("event.duration"), Some(ns)) => ns / 1e9,
+            (_, Some(s)) => s,
+            _ => 0.0,
+        };
+        by_pair.entry((src, dst)).or_default().push(Connection {
+            start_ms,
+            bytes,
+            duration_s,
         });
-        let hits = step(
-            "reading the pairs' connections",
-            db::search::<Value>(&source.pattern(), &body),
-        )?
-        .hits;
-        for hit in &hits {
-            let doc = &hit.source;
-            let text = |f: &str| value_at(doc, f).and_then(Value::as_str).map(str::to_owned);
-            let (Some(src), Some(dst)) = (text(src_field), text(dst_field)) else {
-                continue;
-            };
-            let Some(start_ms) = value_at(doc, ts).and_then(millis) else {
-                continue;
-            };
-            let num =
-                |field: Option<&str>| field.and_then(|f| value_at(doc, f)).and_then(Value::as_f64);
-            let bytes = num(bytes)
-                .unwrap_or_else(|| num(out_bytes).unwrap_or(0.0) + num(in_bytes).unwrap_or(0.0));
-            // ECS `event.duration` is nanoseconds; Zeek's own is seconds.
-            let duration_s = match (duration, num(duration)) {
-                (Some("event.duration"), Some(ns)) => ns / 1e9,
-                (_, Some(s)) => s,
-                _ => 0.0,
-            };
-            by_pair.entry((src, dst)).or_default().push(Connection {
-                start_ms,
-                bytes,
-                duration_s,
-            });
-        }
     }
     Ok(by_pair)
 }
@@ -274,8 +283,8 @@ impl Skill for BeaconDetector {
                 .into_iter()
                 .take(params.max_pairs)
                 .collect();
-            // Batches of pairs, so a run near its time limit stops between them.
-            for batch in pairs.chunks(200) {
+            // A run near its time limit stops between batches.
+            for batch in batches(&pairs) {
                 if invocation.remaining() < Duration::from_secs(2) {
                     break;
                 }
@@ -330,3 +339,32 @@ impl Skill for BeaconDetector {
 }
 
 export_skill!(BeaconDetector);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(n: u64) -> (String, String, u64) {
+        ("10.0.0.1".to_owned(), format!("198.51.100.{n}"), n)
+    }
+
+    #[test]
+    fn batches_fill_a_page_and_a_busy_pair_goes_alone() {
+        let pairs = vec![
+            pair(20_000),
+            pair(6_000),
+            pair(4_000),
+            pair(3_000),
+            pair(10),
+        ];
+        let sizes: Vec<Vec<u64>> = batches(&pairs)
+            .iter()
+            .map(|b| b.iter().map(|p| p.2).collect())
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![vec![20_000], vec![6_000, 4_000], vec![3_000, 10]]
+        );
+        assert!(batches(&[]).is_empty());
+    }
+}
