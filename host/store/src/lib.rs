@@ -19,8 +19,11 @@ mod agg_dates;
 pub mod aggs;
 pub mod datemath;
 pub mod document;
+pub mod docvalues;
 mod error;
+mod hits;
 pub mod names;
+mod pair_terms;
 pub mod query;
 pub mod query_string;
 pub mod schema;
@@ -37,10 +40,10 @@ use serde_json::{Map, Value, json};
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::agg_result::AggregationResults;
 use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::Count;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery};
-use tantivy::schema::{IndexRecordOption, Value as _};
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{Index, IndexReader, ReloadPolicy, Term};
 
 use document::EventDoc;
 pub use error::StoreError;
@@ -408,9 +411,11 @@ impl Store {
                     | "aggregations"
                     | "track_total_hits"
                     | "timeout"
+                    | "docvalue_fields"
+                    | "stored_fields"
             ) {
                 return Err(invalid(format!(
-                    "search body key `{key}` is not supported by the embedded store; use query, size, from, sort, _source, search_after, aggs, track_total_hits"
+                    "search body key `{key}` is not supported by the embedded store; use query, size, from, sort, _source, docvalue_fields, stored_fields, search_after, aggs, track_total_hits"
                 )));
             }
         }
@@ -437,115 +442,6 @@ impl Store {
         Ok(Value::Object(out))
     }
 
-    fn hits(
-        &self,
-        query: &dyn Query,
-        body: &Map<String, Value>,
-        cx: &QueryContext,
-    ) -> Result<Map<String, Value>, StoreError> {
-        let size = usize_param(body, "size", 10)?;
-        let from = usize_param(body, "from", 0)?;
-        if from + size > MAX_RESULT_WINDOW {
-            return Err(invalid(format!(
-                "from + size is {}; the most is {MAX_RESULT_WINDOW}: page with `search_after` instead",
-                from + size
-            )));
-        }
-        let keys = match body.get("sort") {
-            Some(sort) => sort::parse(sort, |p| cx.fields.kw_path(p))?,
-            None => Vec::new(),
-        };
-        let after = match body.get("search_after") {
-            None => None,
-            Some(Value::Array(values)) => Some(values.as_slice()),
-            Some(_) => {
-                return Err(invalid(
-                    "`search_after` must be the `sort` array of the last hit",
-                ));
-            }
-        };
-        let by_score = keys.is_empty()
-            || keys
-                == [sort::SortKey {
-                    by: sort::SortBy::Score,
-                    desc: true,
-                }];
-        if after.is_some() && by_score {
-            return Err(invalid(
-                "`search_after` needs a `sort` on fields, e.g. [{\"@timestamp\": \"asc\"}, {\"_id\": \"asc\"}]",
-            ));
-        }
-        let searcher = self.reader.searcher();
-        type Page = Vec<(tantivy::DocAddress, Option<f32>, Option<Vec<Value>>)>;
-        let (total, page): (usize, Page) = if size > 0 && by_score {
-            // One pass counts and ranks.
-            let top_docs = TopDocs::with_limit(size).and_offset(from).order_by_score();
-            let (total, top) = searcher.search(query, &(Count, top_docs))?;
-            let page = top
-                .into_iter()
-                .map(|(score, addr)| (addr, Some(score), None))
-                .collect();
-            (total, page)
-        } else {
-            let total = searcher.search(query, &Count)?;
-            let page = if size > 0 {
-                sort::sorted_page(&searcher, query, &keys, after, from, size)?
-                    .into_iter()
-                    .map(|(addr, values)| (addr, None, Some(values)))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            (total, page)
-        };
-        let mut hits = Vec::with_capacity(page.len());
-        let mut max_score: Option<f32> = None;
-        for (address, score, sort_values) in page {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let text = |field| {
-                doc.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let source: Value = serde_json::from_str(&text(self.fields.source))
-                .map_err(|e| storage("reading a stored document", e))?;
-            let mut hit = Map::new();
-            hit.insert("_index".into(), json!(text(self.fields.index)));
-            hit.insert("_id".into(), json!(text(self.fields.id)));
-            hit.insert("_score".into(), score.map_or(Value::Null, |s| json!(s)));
-            if let Some(source) = sort::filter_source(source, body.get("_source"))? {
-                hit.insert("_source".into(), source);
-            }
-            if let Some(values) = sort_values {
-                hit.insert("sort".into(), Value::Array(values));
-            }
-            if let Some(score) = score {
-                max_score = Some(max_score.map_or(score, |m: f32| m.max(score)));
-            }
-            hits.push(Value::Object(hit));
-        }
-        let total = total as u64;
-        let total_json = match body.get("track_total_hits") {
-            Some(Value::Bool(true)) => json!({"value": total, "relation": "eq"}),
-            Some(Value::Bool(false)) => Value::Null,
-            Some(Value::Number(n)) => limit_total(total, n.as_u64().unwrap_or(10_000)),
-            _ => limit_total(total, 10_000),
-        };
-        let mut hits_object = Map::new();
-        if !total_json.is_null() {
-            hits_object.insert("total".into(), total_json);
-        }
-        hits_object.insert(
-            "max_score".into(),
-            max_score.map_or(Value::Null, |s| json!(s)),
-        );
-        hits_object.insert("hits".into(), Value::Array(hits));
-        let mut out = Map::new();
-        out.insert("hits".into(), Value::Object(hits_object));
-        Ok(out)
-    }
-
     fn aggregate(
         &self,
         names: &[String],
@@ -557,6 +453,29 @@ impl Store {
         // One snapshot for the bounds and the buckets: a commit in between
         // could add a date no bucket covers.
         let searcher = self.reader.searcher();
+        // Two-level keyword terms are counted apart, in one pass each.
+        let mut pairs = Vec::new();
+        let mut rest = aggs.clone();
+        if let Some(map) = rest.as_object_mut() {
+            map.retain(
+                |name, def| match pair_terms::PairTerms::recognise(def, cx) {
+                    Some(request) => {
+                        pairs.push((name.clone(), request));
+                        false
+                    }
+                    None => true,
+                },
+            );
+        }
+        let mut counted = Map::new();
+        for (name, request) in pairs {
+            let counts = searcher.search(query, &request.collector(|f| cx.fields.kw_path(f)))?;
+            counted.insert(name, request.answer(&counts));
+        }
+        if !counted.is_empty() && rest.as_object().is_some_and(Map::is_empty) {
+            return Ok(Value::Object(counted));
+        }
+        let aggs = &rest;
         let bounds = self.calendar_bounds(&searcher, query, aggs, cx)?;
         let (request, nodes) = aggs::plan(aggs, cx, &bounds)?;
         let limits = AggregationLimitsGuard::new(Some(2 << 30), Some(2_000_000));
@@ -584,6 +503,7 @@ impl Store {
             Ok(json!({"hits": hits.remove("hits").unwrap_or(Value::Null)}))
         };
         aggs::reshape(&nodes, &mut results, &[], &mut top_hits)?;
+        results.extend(counted);
         Ok(Value::Object(results))
     }
 
@@ -676,24 +596,6 @@ fn unwrap_query(clause: &Value) -> &Value {
     match clause.as_object() {
         Some(map) if map.len() == 1 && map.contains_key("query") => &map["query"],
         _ => clause,
-    }
-}
-
-fn limit_total(total: u64, limit: u64) -> Value {
-    if total > limit {
-        json!({"value": limit, "relation": "gte"})
-    } else {
-        json!({"value": total, "relation": "eq"})
-    }
-}
-
-fn usize_param(body: &Map<String, Value>, key: &str, default: usize) -> Result<usize, StoreError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(value) => value
-            .as_u64()
-            .and_then(|v| usize::try_from(v).ok())
-            .ok_or_else(|| invalid(format!("`{key}` must be a whole number ≥ 0, not {value}"))),
     }
 }
 

@@ -1,18 +1,19 @@
 //! `beacon_detector`: RITA-style beacon scoring of source → destination
 //! pairs over a window, written as AD-shaped anomaly results.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use sc_detection::beacon::{self, BeaconScore, Connection};
-use sc_detection::catalog::value_at;
 use sc_detection::net::Cidr;
 use sc_detection::records::{AnomalyResult, EntityField, RESULTS_INDEX, ResultDetail};
 use sc_detection::{DataKind, Role, Settings, SourceCatalog, discover, observe, step};
-use securityclaw_sdk::{Invocation, Outcome, Skill, SkillError, Timestamp, db, export_skill};
+use securityclaw_sdk::{
+    CapabilityError, Invocation, Outcome, Skill, SkillError, Timestamp, db, export_skill,
+};
 
 struct BeaconDetector;
 
@@ -24,20 +25,73 @@ struct Params {
 
 const DETECTOR: &str = "securityclaw-beacon";
 
-/// A time field's value as epoch milliseconds: RFC 3339 text, or a number
-/// of seconds (Zeek's `ts`) or milliseconds.
-fn millis(value: &Value) -> Option<i64> {
-    match value {
-        Value::String(s) => Timestamp::parse_rfc3339(s).map(Timestamp::epoch_millis),
-        Value::Number(n) => {
-            let x = n.as_f64()?;
-            Some(if x < 1e11 {
+/// One doc value of a scored field: a number, or text (keywords, IPs,
+/// dates). Read without building a JSON tree: a run reads tens of
+/// thousands of hits.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar {
+    Number(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a string")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Number(f64::from(u8::from(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+impl Scalar {
+    fn number(&self) -> Option<f64> {
+        match self {
+            Self::Number(n) => Some(*n),
+            Self::Text(_) => None,
+        }
+    }
+
+    fn text(&self) -> Option<&str> {
+        match self {
+            Self::Text(s) => Some(s),
+            Self::Number(_) => None,
+        }
+    }
+
+    /// A time as epoch milliseconds: RFC 3339 text (a cluster's default
+    /// for dates), digits of milliseconds (`epoch_millis`), or a number of
+    /// seconds (Zeek's `ts`) or milliseconds.
+    fn millis(&self) -> Option<i64> {
+        match self {
+            Self::Text(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse().ok()
+            }
+            Self::Text(s) => Timestamp::parse_rfc3339(s).map(Timestamp::epoch_millis),
+            Self::Number(x) => Some(if *x < 1e11 {
                 (x * 1000.0) as i64
             } else {
-                x as i64
-            })
+                *x as i64
+            }),
         }
-        _ => None,
     }
 }
 
@@ -119,9 +173,27 @@ fn batches(pairs: &[(String, String, u64)]) -> Vec<&[(String, String, u64)]> {
     out
 }
 
+/// A hit of a search that reads doc values only.
+#[derive(Deserialize)]
+struct FieldsHit {
+    #[serde(default)]
+    fields: HashMap<String, Vec<Scalar>>,
+}
+
+#[derive(Deserialize)]
+struct FieldsHits {
+    hits: Vec<FieldsHit>,
+}
+
+#[derive(Deserialize)]
+struct FieldsResponse {
+    hits: FieldsHits,
+}
+
 /// The connections of a batch of pairs in the window, by pair, in one
 /// search (a search per pair was most of a run's time), reading only the
-/// fields scored.
+/// scored fields' doc values: no stored document is opened, and the pair is
+/// named as the aggregation named it (a cluster's `ip` text).
 fn connections(
     source: &SourceCatalog,
     query: &Value,
@@ -140,6 +212,12 @@ fn connections(
         source.field(Role::DestinationIp),
     ) else {
         return Ok(by_pair);
+    };
+    // The sent and received bytes only stand in for a missing total.
+    let (out_bytes, in_bytes) = if bytes.is_some() {
+        (None, None)
+    } else {
+        (out_bytes, in_bytes)
     };
     let fields: Vec<&str> = [
         Some(ts),
@@ -163,24 +241,30 @@ fn connections(
         "size": PAGE,
         "query": {"bool": {"filter": [query, {"bool": {"should": should, "minimum_should_match": 1}}]}},
         "sort": [{ts: "asc"}],
-        "_source": fields,
+        // Doc values only: no `_source`, no `_id`.
+        "stored_fields": "_none_",
+        "docvalue_fields": fields,
     });
-    let hits = step(
+    let text = step(
         "reading the pairs' connections",
-        db::search::<Value>(&source.pattern(), &body),
-    )?
-    .hits;
-    for hit in &hits {
-        let doc = &hit.source;
-        let text = |f: &str| value_at(doc, f).and_then(Value::as_str).map(str::to_owned);
+        db::search_raw(&source.pattern(), &body),
+    )?;
+    // A wrong shape is the backend's problem, as the SDK reports it.
+    let answer: FieldsResponse = serde_json::from_str(&text).map_err(|e| {
+        CapabilityError::Backend(format!(
+            "the connections search answer does not have the expected shape: {e}"
+        ))
+    })?;
+    for hit in &answer.hits.hits {
+        let first = |f: &str| hit.fields.get(f).and_then(|v| v.first());
+        let text = |f: &str| first(f).and_then(Scalar::text).map(str::to_owned);
         let (Some(src), Some(dst)) = (text(src_field), text(dst_field)) else {
             continue;
         };
-        let Some(start_ms) = value_at(doc, ts).and_then(millis) else {
+        let Some(start_ms) = first(ts).and_then(Scalar::millis) else {
             continue;
         };
-        let num =
-            |field: Option<&str>| field.and_then(|f| value_at(doc, f)).and_then(Value::as_f64);
+        let num = |field: Option<&str>| field.and_then(first).and_then(Scalar::number);
         let bytes = num(bytes)
             .unwrap_or_else(|| num(out_bytes).unwrap_or(0.0) + num(in_bytes).unwrap_or(0.0));
         // ECS `event.duration` is nanoseconds; Zeek's own is seconds.
@@ -342,29 +426,119 @@ export_skill!(BeaconDetector);
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use securityclaw_sdk::db::BulkResult;
+    use securityclaw_sdk::testing::MockHost;
+    use securityclaw_sdk::{Status, Trigger};
+
     use super::*;
 
-    fn pair(n: u64) -> (String, String, u64) {
-        ("10.0.0.1".to_owned(), format!("198.51.100.{n}"), n)
+    const END_MS: i64 = 1_655_078_400_000;
+
+    fn catalog() -> Value {
+        json!({"generated_at": "x", "run_id": "y", "sources": [{"indices": ["logs-zeek-conn"], "kind": "flow", "documents": 60,
+            "fields": {"timestamp": "@timestamp", "source_ip": "source.ip", "destination_ip": "destination.ip",
+                "destination_port": "destination.port", "bytes": "network.bytes", "connection_state": "zeek.conn.conn_state"}}]})
+    }
+
+    /// Doc-value hits of one pair: `n` connections from `first_ms`, the
+    /// gaps and sizes given by `gap` and `size` of the connection's number.
+    fn hits(
+        src: &str,
+        dst: &str,
+        n: usize,
+        gap: impl Fn(usize) -> i64,
+        size: impl Fn(usize) -> u64,
+    ) -> Vec<Value> {
+        let mut at = END_MS - 20 * 3_600_000;
+        (0..n)
+            .map(|i| {
+                at += gap(i);
+                json!({"_index": "logs-zeek-conn", "_id": format!("{dst}-{i}"), "_score": null,
+                    "fields": {"@timestamp": [at.to_string()], "network.bytes": [size(i)],
+                        "source.ip": [src], "destination.ip": [dst]}})
+            })
+            .collect()
     }
 
     #[test]
-    fn batches_fill_a_page_and_a_busy_pair_goes_alone() {
-        let pairs = vec![
-            pair(20_000),
-            pair(6_000),
-            pair(4_000),
-            pair(3_000),
-            pair(10),
-        ];
-        let sizes: Vec<Vec<u64>> = batches(&pairs)
-            .iter()
-            .map(|b| b.iter().map(|p| p.2).collect())
-            .collect();
-        assert_eq!(
-            sizes,
-            vec![vec![20_000], vec![6_000, 4_000], vec![3_000, 10]]
+    fn a_timer_is_a_beacon_and_irregular_traffic_is_not() {
+        let written = Rc::new(RefCell::new(Vec::new()));
+        let searches = Rc::new(RefCell::new(Vec::new()));
+        let (w, seen) = (written.clone(), searches.clone());
+        let mock = MockHost::new()
+            .memory("detection.catalog", catalog())
+            .on_db_aggregate(|_, _, _| {
+                Ok(json!({"by_source": {"buckets": [{"key": "10.0.0.5", "doc_count": 70, "by_destination": {"buckets": [
+                    {"key": "203.0.113.9", "doc_count": 40}, {"key": "198.51.100.3", "doc_count": 30}]}}]}}))
+            })
+            .on_db_search(move |_, body| {
+                seen.borrow_mut().push(body.clone());
+                let mut all = hits("10.0.0.5", "203.0.113.9", 40, |_| 300_000, |_| 512);
+                // Gaps from seconds to an hour, sizes from tens of bytes to megabytes.
+                all.extend(hits(
+                    "10.0.0.5",
+                    "198.51.100.3",
+                    30,
+                    |i| [4_000, 3_500_000, 61_000, 900_000, 12_000][i % 5] + i as i64 * 7_000,
+                    |i| [40, 90_000, 1_200, 3_000_000, 700][i % 5] * (i as u64 + 1),
+                ));
+                Ok(json!({"hits": {"total": {"value": all.len(), "relation": "eq"}, "hits": all}}))
+            })
+            .on_db_bulk_index(move |_, docs| {
+                w.borrow_mut()
+                    .extend(docs.iter().map(|(_, d)| d.clone()));
+                Ok(BulkResult {
+                    indexed: docs.len() as u32,
+                    failed: 0,
+                    errors: Vec::new(),
+                })
+            });
+        let run = mock
+            .run::<BeaconDetector>(
+                Invocation::new(
+                    Trigger::Schedule,
+                    json!({"window_hours": 24, "max_pairs": 300}),
+                )
+                .at(Timestamp::from_epoch_millis(END_MS)),
+            )
+            .expect("runs");
+        assert_eq!(run.status, Status::Ok, "{}", run.summary);
+        assert_eq!(run.result["pairs_scored"], 2);
+        let results = written.borrow();
+        assert_eq!(results.len(), 1, "{results:?}");
+        let beacon = &results[0];
+        assert_eq!(beacon["detector_id"], DETECTOR);
+        assert_eq!(beacon["entity"][1]["value"], "203.0.113.9");
+        assert_eq!(beacon["securityclaw"]["kind"], "beacon");
+        assert!(beacon["anomaly_grade"].as_f64() >= Some(0.8), "{beacon}");
+        assert_eq!(beacon["securityclaw"]["evidence"]["connections"], 40);
+        // Both pairs were read in one search of doc values only.
+        let searches = searches.borrow();
+        assert_eq!(searches.len(), 1);
+        assert_eq!(searches[0]["stored_fields"], "_none_");
+        assert!(
+            searches[0]["docvalue_fields"].as_array().is_some_and(|f| f
+                .contains(&json!("@timestamp"))
+                && f.contains(&json!("network.bytes"))),
+            "{}",
+            searches[0]
         );
-        assert!(batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn times_are_read_as_a_cluster_writes_them() {
+        let read = |v: Value| {
+            serde_json::from_value::<Scalar>(v)
+                .expect("scalar")
+                .millis()
+        };
+        assert_eq!(read(json!("1655078400000")), Some(END_MS));
+        assert_eq!(read(json!("2022-06-13T00:00:00.000Z")), Some(END_MS));
+        assert_eq!(read(json!(1_655_078_400.5)), Some(END_MS + 500));
+        assert_eq!(read(json!("")), None);
+        assert!(serde_json::from_value::<Scalar>(json!({"a": 1})).is_err());
     }
 }

@@ -498,3 +498,83 @@ fn the_detectors_find_the_port_scanner_on_every_store() {
         assert!(found, "{name}: the scanner was not in an incident");
     }
 }
+
+/// The beacon detector on the Stratosphere Lab (CTU Prague) mixed day:
+/// the monitored host calls 65.9.94.12 about every five minutes for eight
+/// hours (45 answered connections, sizes that vary, so a middling score).
+/// Every store must read the same connections (doc values: dates, numbers,
+/// IPs) and so score the same pairs the same.
+#[test]
+fn the_beacon_detector_scores_the_same_pairs_alike_on_every_store() {
+    let capture = datasets_dir().join("stratosphere/011-zeek-mixed/data/conn.log.labeled");
+    let index = format!("logs-{}", sc_testkit::stores::index_name("beacon-conn"));
+    let mut answers: Vec<(&str, Value)> = Vec::new();
+    for backend in sc_testkit::stores::backends("beacon") {
+        let name = backend.name;
+        let install = detection_install();
+        install.write_config(&format!(
+            "detection:\n  indices: [\"logs-{}*\"]\n  beacon_threshold: 0.5\n",
+            sc_testkit::stores::index_name("beacon")
+        ));
+        let run = |args: &[&str]| -> Value {
+            let output = on_backend(&install, &backend, args);
+            assert!(
+                output.status.success(),
+                "{name}: {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+        };
+        run(&["ingest", capture.to_str().expect("path"), "--index", &index]);
+        let now = "2022-06-13T22:00:00Z";
+        let catalog = run(&["dispatch", "fields_baseliner", "--now", now]);
+        assert_eq!(catalog["status"], "ok", "{name}: {catalog}");
+        let beacons = run(&["dispatch", "beacon_detector", "--now", now]);
+        assert_eq!(beacons["status"], "ok", "{name}: {beacons}");
+        assert!(
+            beacons["result"]["pairs_scored"].as_u64() >= Some(40),
+            "{name}: {beacons}"
+        );
+        let timer = run(&[
+            "db",
+            "search",
+            "securityclaw-anomaly-results",
+            "--query",
+            r#"{"query": {"bool": {"filter": [{"term": {"detector_id": "securityclaw-beacon"}},
+                {"term": {"securityclaw.actor": "147.32.83.165"}}, {"term": {"securityclaw.targets": "65.9.94.12"}}]}}}"#,
+        ]);
+        let hits = timer["hits"]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(hits.len(), 1, "{name}: {timer}");
+        let evidence = &hits[0]["_source"]["securityclaw"]["evidence"];
+        assert_eq!(evidence["connections"], 45, "{name}: {evidence}");
+        let interval = evidence["median_interval_s"].as_f64().unwrap_or_default();
+        assert!((295.0..305.0).contains(&interval), "{name}: {evidence}");
+        answers.push((name, beacons["result"].clone()));
+    }
+    let (first, expected) = &answers[0];
+    for (name, result) in &answers[1..] {
+        assert_eq!(
+            result["pairs_scored"], expected["pairs_scored"],
+            "{name} vs {first}"
+        );
+        assert_eq!(result["beacons"], expected["beacons"], "{name} vs {first}");
+        let top = |r: &Value| -> Vec<(String, i64)> {
+            r["top"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| {
+                    let score = t["score"].as_f64().unwrap_or_default();
+                    (
+                        t["destination"].as_str().unwrap_or_default().to_owned(),
+                        (score * 1e6).round() as i64,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(top(result), top(expected), "{name} vs {first}");
+    }
+}

@@ -3,6 +3,8 @@
 use sc_store::Store;
 use serde_json::{Value, json};
 
+mod columns;
+
 fn flows() -> Vec<(Option<String>, Value)> {
     let rows = [
         (
