@@ -541,4 +541,28 @@ mod tests {
         assert_eq!(read(json!("")), None);
         assert!(serde_json::from_value::<Scalar>(json!({"a": 1})).is_err());
     }
+
+    fn pair(n: u64) -> (String, String, u64) {
+        ("10.0.0.1".to_owned(), format!("198.51.100.{n}"), n)
+    }
+
+    #[test]
+    fn batches_fill_a_page_and_a_busy_pair_goes_alone() {
+        let pairs = vec![
+            pair(20_000),
+            pair(6_000),
+            pair(4_000),
+            pair(3_000),
+            pair(10),
+        ];
+        let sizes: Vec<Vec<u64>> = batches(&pairs)
+            .iter()
+            .map(|b| b.iter().map(|p| p.2).collect())
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![vec![20_000], vec![6_000, 4_000], vec![3_000, 10]]
+        );
+        assert!(batches(&[]).is_empty());
+    }
 }
