@@ -60,9 +60,8 @@ const PORTS: [u16; 5] = [443, 80, 53, 22, 8443];
 /// one connection in ten goes anywhere; one event in 200 is one of 20
 /// hosts calling a C2 address on a timer (250 calls each, about every 6
 /// minutes).
-/// With every pair drawn at random instead (a million distinct pairs, no
-/// beacon possible), the beacon run measured 4.1 s: its cost follows the
-/// number of distinct pairs the store must bucket.
+/// (With every pair drawn at random instead there would be a million
+/// distinct pairs and no beacon at all.)
 fn synthetic(start: DateTime<Utc>, n: usize) -> Vec<(Option<String>, Value)> {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move || {
