@@ -111,6 +111,17 @@ pub fn no_stored_fields(body: &Map<String, Value>) -> Result<bool, StoreError> {
     }
 }
 
+/// The terms of sorted, distinct ordinals, read in ordinal order, block by
+/// block (a lookup per term decodes its block each time); `None` when the
+/// dictionary lacks one of them.
+pub(crate) fn term_names(column: &StrColumn, ords: &[u64]) -> Option<Vec<String>> {
+    let mut names = Vec::with_capacity(ords.len());
+    let complete = column.dictionary().sorted_ords_to_term_cb(ords, |bytes| {
+        names.push(String::from_utf8_lossy(bytes).into_owned());
+    });
+    (complete.is_ok_and(|all| all) && names.len() == ords.len()).then_some(names)
+}
+
 /// A keyword column with the names of the ordinals a page needs, read in
 /// ordinal order: a lookup per hit decoded a dictionary block each time.
 struct Names {
@@ -123,15 +134,9 @@ impl Names {
         let mut ords: Vec<u64> = docs.iter().flat_map(|&d| column.term_ords(d)).collect();
         ords.sort_unstable();
         ords.dedup();
-        let mut found = Vec::with_capacity(ords.len());
-        let complete = column.dictionary().sorted_ords_to_term_cb(&ords, |bytes| {
-            found.push(String::from_utf8_lossy(bytes).into_owned());
-        });
-        let names = if complete.is_ok_and(|all| all) && found.len() == ords.len() {
-            ords.into_iter().zip(found).collect()
-        } else {
-            FxHashMap::default()
-        };
+        let names = term_names(&column, &ords)
+            .map(|found| ords.into_iter().zip(found).collect())
+            .unwrap_or_default();
         Self { column, names }
     }
 

@@ -86,7 +86,13 @@ impl Store {
             (false, true) => docvalues::Metadata::Index,
             (false, false) => docvalues::Metadata::IndexAndId,
         };
-        let addresses: Vec<tantivy::DocAddress> = page.iter().map(|(a, _, _)| *a).collect();
+        // A plain `_source` search reads no column: open none.
+        let reads_columns = !docvalue_fields.is_empty() || metadata != docvalues::Metadata::None;
+        let addresses: Vec<tantivy::DocAddress> = if reads_columns {
+            page.iter().map(|(a, _, _)| *a).collect()
+        } else {
+            Vec::new()
+        };
         let columns =
             docvalues::ColumnReader::new(&searcher, &docvalue_fields, &addresses, metadata)?;
         let mut hits = Vec::with_capacity(page.len());

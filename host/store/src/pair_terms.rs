@@ -12,6 +12,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
+use crate::docvalues::term_names;
 use crate::query::QueryContext;
 use crate::schema::FieldKind;
 
@@ -315,23 +316,10 @@ impl SegmentCollector for PairSegment {
         let Some(outer) = &self.outer else {
             return out;
         };
-        // Terms are read in ordinal order, block by block: one lookup per
-        // term decoded its block each time and was most of the cost.
-        let names = |column: &StrColumn, ords: &[u64]| {
-            let mut names = Vec::with_capacity(ords.len());
-            let found = column.dictionary().sorted_ords_to_term_cb(ords, |bytes| {
-                names.push(String::from_utf8_lossy(bytes).into_owned());
-            });
-            if found.is_ok_and(|all| all) && names.len() == ords.len() {
-                names
-            } else {
-                Vec::new()
-            }
-        };
         let outer_ords: Vec<u64> = (0..self.outer_counts.len() as u64)
             .filter(|&ord| self.outer_counts[ord as usize] > 0)
             .collect();
-        out.outer_terms = names(outer, &outer_ords);
+        out.outer_terms = term_names(outer, &outer_ords).unwrap_or_default();
         if out.outer_terms.is_empty() {
             return out;
         }
@@ -350,7 +338,7 @@ impl SegmentCollector for PairSegment {
         let mut inner_ords: Vec<u64> = self.pairs.keys().map(|&k| u64::from(split(k).1)).collect();
         inner_ords.sort_unstable();
         inner_ords.dedup();
-        out.inner_terms = names(inner, &inner_ords);
+        out.inner_terms = term_names(inner, &inner_ords).unwrap_or_default();
         if out.inner_terms.is_empty() {
             return out;
         }
