@@ -15,6 +15,10 @@ use securityclaw_sdk::{
     CapabilityError, Invocation, Outcome, Skill, SkillError, Timestamp, db, export_skill,
 };
 
+mod hits;
+
+use hits::Scalar;
+
 struct BeaconDetector;
 
 #[derive(Deserialize)]
@@ -24,76 +28,6 @@ struct Params {
 }
 
 const DETECTOR: &str = "securityclaw-beacon";
-
-/// One doc value of a scored field: a number, or text (keywords, IPs,
-/// dates). Read without building a JSON tree: a run reads tens of
-/// thousands of hits.
-#[derive(Debug, Clone, PartialEq)]
-enum Scalar {
-    Number(f64),
-    Text(String),
-}
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl serde::de::Visitor<'_> for Visit {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a number or a string")
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Number(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Number(v as f64))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::Number(v as f64))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Number(f64::from(u8::from(v))))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_owned()))
-            }
-        }
-        deserializer.deserialize_any(Visit)
-    }
-}
-
-impl Scalar {
-    fn number(&self) -> Option<f64> {
-        match self {
-            Self::Number(n) => Some(*n),
-            Self::Text(_) => None,
-        }
-    }
-
-    fn text(&self) -> Option<&str> {
-        match self {
-            Self::Text(s) => Some(s),
-            Self::Number(_) => None,
-        }
-    }
-
-    /// A time as epoch milliseconds: RFC 3339 text (a cluster's default
-    /// for dates), digits of milliseconds (`epoch_millis`), or a number of
-    /// seconds (Zeek's `ts`) or milliseconds.
-    fn millis(&self) -> Option<i64> {
-        match self {
-            Self::Text(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-                s.parse().ok()
-            }
-            Self::Text(s) => Timestamp::parse_rfc3339(s).map(Timestamp::epoch_millis),
-            Self::Number(x) => Some(if *x < 1e11 {
-                (x * 1000.0) as i64
-            } else {
-                *x as i64
-            }),
-        }
-    }
-}
 
 /// The pairs with enough answered connections, busiest first.
 fn candidates(
@@ -109,37 +43,31 @@ fn candidates(
     };
     let aggs = json!({"by_source": {"terms": {"field": src, "size": observe::MAX_ENTITIES},
         "aggs": {"by_destination": {"terms": {"field": dst, "size": 50, "min_doc_count": beacon::MIN_CONNECTIONS}}}}});
-    let answer = step(
+    let body = json!({"size": 0, "query": query, "aggs": aggs});
+    let text = step(
         "finding busy pairs",
-        db::aggregate(&source.pattern(), Some(query), &aggs),
+        db::search_raw(&source.pattern(), &body),
     )?;
+    // Typed, not a JSON tree: the answer holds tens of thousands of buckets.
+    let answer: PairsAnswer<'_> = serde_json::from_str(&text).map_err(|e| {
+        CapabilityError::Backend(format!(
+            "the busy pairs aggregation answer does not have the expected shape: {e}"
+        ))
+    })?;
     let mut pairs = Vec::new();
-    for s in answer
-        .pointer("/by_source/buckets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(src) = s.get("key").and_then(Value::as_str) else {
+    for s in answer.aggregations.by_source.buckets {
+        let Some(src) = s.key.text() else {
             continue;
         };
-        for d in s
-            .pointer("/by_destination/buckets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let (Some(dst), Some(count)) = (
-                d.get("key").and_then(Value::as_str),
-                d.get("doc_count").and_then(Value::as_u64),
-            ) else {
+        for d in s.by_destination.map(|d| d.buckets).unwrap_or_default() {
+            let Some(dst) = d.key.text() else {
                 continue;
             };
             let allowed = dst
                 .parse()
                 .is_ok_and(|ip| allow.iter().any(|net| net.contains(ip)));
-            if count >= beacon::MIN_CONNECTIONS as u64 && !allowed {
-                pairs.push((src.to_owned(), dst.to_owned(), count));
+            if d.doc_count >= beacon::MIN_CONNECTIONS as u64 && !allowed {
+                pairs.push((src.to_owned(), dst.to_owned(), d.doc_count));
             }
         }
     }
@@ -149,6 +77,35 @@ fn candidates(
             .then_with(|| a.1.cmp(&b.1))
     });
     Ok(pairs)
+}
+
+/// The busy pairs aggregation's answer.
+#[derive(Deserialize)]
+struct PairsAnswer<'a> {
+    #[serde(borrow)]
+    aggregations: PairsAggs<'a>,
+}
+
+#[derive(Deserialize)]
+struct PairsAggs<'a> {
+    #[serde(borrow)]
+    by_source: Buckets<'a>,
+}
+
+#[derive(Deserialize)]
+struct Buckets<'a> {
+    #[serde(borrow)]
+    buckets: Vec<Bucket<'a>>,
+}
+
+/// A bucket of either level; only source buckets hold destinations.
+#[derive(Deserialize)]
+struct Bucket<'a> {
+    #[serde(borrow)]
+    key: Scalar<'a>,
+    doc_count: u64,
+    #[serde(borrow, default)]
+    by_destination: Option<Buckets<'a>>,
 }
 
 /// Hits one search may return.
@@ -171,23 +128,6 @@ fn batches(pairs: &[(String, String, u64)]) -> Vec<&[(String, String, u64)]> {
         rest = after;
     }
     out
-}
-
-/// A hit of a search that reads doc values only.
-#[derive(Deserialize)]
-struct FieldsHit {
-    #[serde(default)]
-    fields: HashMap<String, Vec<Scalar>>,
-}
-
-#[derive(Deserialize)]
-struct FieldsHits {
-    hits: Vec<FieldsHit>,
-}
-
-#[derive(Deserialize)]
-struct FieldsResponse {
-    hits: FieldsHits,
 }
 
 /// The connections of a batch of pairs in the window, by pair, in one
@@ -240,44 +180,61 @@ fn connections(
     let body = json!({
         "size": PAGE,
         "query": {"bool": {"filter": [query, {"bool": {"should": should, "minimum_should_match": 1}}]}},
-        "sort": [{ts: "asc"}],
-        // Doc values only: no `_source`, no `_id`.
+        // Index order, the cheapest: the scoring sorts each pair's times.
+        "sort": ["_doc"],
+        // Doc values only: no `_source`, no `_id`; times as digits of
+        // milliseconds, the cheapest to read back.
         "stored_fields": "_none_",
-        "docvalue_fields": fields,
+        "docvalue_fields": fields.iter().map(|f| if *f == ts {
+            json!({"field": f, "format": "epoch_millis"})
+        } else {
+            json!(f)
+        }).collect::<Vec<_>>(),
     });
     let text = step(
         "reading the pairs' connections",
         db::search_raw(&source.pattern(), &body),
     )?;
     // A wrong shape is the backend's problem, as the SDK reports it.
-    let answer: FieldsResponse = serde_json::from_str(&text).map_err(|e| {
+    let rows = hits::rows(&text, &fields).map_err(|e| {
         CapabilityError::Backend(format!(
             "the connections search answer does not have the expected shape: {e}"
         ))
     })?;
-    for hit in &answer.hits.hits {
-        let first = |f: &str| hit.fields.get(f).and_then(|v| v.first());
-        let text = |f: &str| first(f).and_then(Scalar::text).map(str::to_owned);
-        let (Some(src), Some(dst)) = (text(src_field), text(dst_field)) else {
+    let slot = |field: Option<&str>| field.and_then(|f| fields.iter().position(|x| *x == f));
+    let (ts_at, src_at, dst_at) = (slot(Some(ts)), slot(Some(src_field)), slot(Some(dst_field)));
+    let (bytes_at, out_at, in_at, duration_at) =
+        (slot(bytes), slot(out_bytes), slot(in_bytes), slot(duration));
+    // Grouped by the borrowed names first: one owned key per pair, not per hit.
+    let mut grouped: HashMap<(&str, &str), Vec<Connection>> = HashMap::new();
+    for row in &rows {
+        let value = |at: Option<usize>| at.and_then(|i| row[i].as_ref());
+        let (Some(src), Some(dst)) = (
+            value(src_at).and_then(Scalar::text),
+            value(dst_at).and_then(Scalar::text),
+        ) else {
             continue;
         };
-        let Some(start_ms) = first(ts).and_then(Scalar::millis) else {
+        let Some(start_ms) = value(ts_at).and_then(Scalar::millis) else {
             continue;
         };
-        let num = |field: Option<&str>| field.and_then(first).and_then(Scalar::number);
-        let bytes = num(bytes)
-            .unwrap_or_else(|| num(out_bytes).unwrap_or(0.0) + num(in_bytes).unwrap_or(0.0));
+        let num = |at: Option<usize>| value(at).and_then(Scalar::number);
+        let bytes =
+            num(bytes_at).unwrap_or_else(|| num(out_at).unwrap_or(0.0) + num(in_at).unwrap_or(0.0));
         // ECS `event.duration` is nanoseconds; Zeek's own is seconds.
-        let duration_s = match (duration, num(duration)) {
+        let duration_s = match (duration, num(duration_at)) {
             (Some("event.duration"), Some(ns)) => ns / 1e9,
             (_, Some(s)) => s,
             _ => 0.0,
         };
-        by_pair.entry((src, dst)).or_default().push(Connection {
+        grouped.entry((src, dst)).or_default().push(Connection {
             start_ms,
             bytes,
             duration_s,
         });
+    }
+    for ((src, dst), conns) in grouped {
+        by_pair.insert((src.to_owned(), dst.to_owned()), conns);
     }
     Ok(by_pair)
 }
@@ -470,11 +427,12 @@ mod tests {
         let (w, seen) = (written.clone(), searches.clone());
         let mock = MockHost::new()
             .memory("detection.catalog", catalog())
-            .on_db_aggregate(|_, _, _| {
-                Ok(json!({"by_source": {"buckets": [{"key": "10.0.0.5", "doc_count": 70, "by_destination": {"buckets": [
-                    {"key": "203.0.113.9", "doc_count": 40}, {"key": "198.51.100.3", "doc_count": 30}]}}]}}))
-            })
             .on_db_search(move |_, body| {
+                if body.get("aggs").is_some() {
+                    return Ok(json!({"hits": {"total": {"value": 70, "relation": "eq"}, "hits": []},
+                        "aggregations": {"by_source": {"buckets": [{"key": "10.0.0.5", "doc_count": 70, "by_destination": {"buckets": [
+                        {"key": "203.0.113.9", "doc_count": 40}, {"key": "198.51.100.3", "doc_count": 30}]}}]}}}));
+                }
                 seen.borrow_mut().push(body.clone());
                 let mut all = hits("10.0.0.5", "203.0.113.9", 40, |_| 300_000, |_| 512);
                 // Gaps from seconds to an hour, sizes from tens of bytes to megabytes.
@@ -521,25 +479,11 @@ mod tests {
         assert_eq!(searches[0]["stored_fields"], "_none_");
         assert!(
             searches[0]["docvalue_fields"].as_array().is_some_and(|f| f
-                .contains(&json!("@timestamp"))
+                .contains(&json!({"field": "@timestamp", "format": "epoch_millis"}))
                 && f.contains(&json!("network.bytes"))),
             "{}",
             searches[0]
         );
-    }
-
-    #[test]
-    fn times_are_read_as_a_cluster_writes_them() {
-        let read = |v: Value| {
-            serde_json::from_value::<Scalar>(v)
-                .expect("scalar")
-                .millis()
-        };
-        assert_eq!(read(json!("1655078400000")), Some(END_MS));
-        assert_eq!(read(json!("2022-06-13T00:00:00.000Z")), Some(END_MS));
-        assert_eq!(read(json!(1_655_078_400.5)), Some(END_MS + 500));
-        assert_eq!(read(json!("")), None);
-        assert!(serde_json::from_value::<Scalar>(json!({"a": 1})).is_err());
     }
 
     fn pair(n: u64) -> (String, String, u64) {
