@@ -106,10 +106,10 @@ impl wit::Host for DbState {
         if let Some(query) = query {
             body["query"] = parse_object("the query", &query)?;
         }
-        let response = self.backend.search(&index_pattern, body).await?;
+        let mut response = self.backend.search(&index_pattern, body).await?;
         Ok(response
-            .get("aggregations")
-            .cloned()
+            .get_mut("aggregations")
+            .map(Value::take)
             .unwrap_or_else(|| Value::Object(Default::default()))
             .to_string())
     }
