@@ -44,6 +44,8 @@ pub(crate) trait Host {
     fn memory_set_focus(&self, focus: Option<&str>) -> Result<()>;
     fn memory_set_status(&self, status: &memory::AgentStatus) -> Result<()>;
     fn http_send(&self, request: &http::Request) -> Result<http::Response>;
+    /// Where the folder of a `grants.files` entry is, as the skill opens it.
+    fn folder(&self, grant: &str) -> Result<std::path::PathBuf>;
 }
 
 /// The host's imports, as a component sees them.
@@ -130,6 +132,10 @@ impl Host for Imports {
     }
     fn http_send(&self, request: &http::Request) -> Result<http::Response> {
         wit::http::send(request)
+    }
+    fn folder(&self, grant: &str) -> Result<std::path::PathBuf> {
+        // A granted folder is preopened under its grant's name.
+        Ok(std::path::PathBuf::from(grant))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Write SecurityClaw skills in Rust: implement [`Skill`], call
 //! [`export_skill!`], and reach the outside world through the typed
 //! capability modules ([`db`], [`llm`], [`rag`], [`memory`], [`log`],
-//! [`config`], [`http`]). The generated WIT bindings stay hidden; the WIT
+//! [`config`], [`http`], [`files`]). The generated WIT bindings stay hidden; the WIT
 //! this SDK speaks ships inside the package (`wit/`), and
 //! [`wit_version`] is read from it.
 //!
@@ -27,6 +27,7 @@
 
 pub mod config;
 pub mod db;
+pub mod files;
 mod host;
 pub mod http;
 pub mod llm;

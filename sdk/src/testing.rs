@@ -175,6 +175,7 @@ struct Mock {
     stored: RefCell<Vec<rag::Document>>,
     calls: RefCell<Vec<Call>>,
     logs: RefCell<Vec<LogLine>>,
+    folders: RefCell<HashMap<String, std::path::PathBuf>>,
 }
 
 /// The mock host. Build it with canned answers, run a skill with
@@ -248,6 +249,16 @@ impl MockHost {
             .settings
             .borrow_mut()
             .insert(key.to_owned(), value);
+        self
+    }
+
+    /// The `grants.files` folder `grant` is `path` on this machine, for
+    /// [`crate::files::folder`].
+    pub fn folder(self, grant: &str, path: impl Into<std::path::PathBuf>) -> Self {
+        self.mock
+            .folders
+            .borrow_mut()
+            .insert(grant.to_owned(), path.into());
         self
     }
 
@@ -673,6 +684,14 @@ impl Host for Mock {
             .answer(|a| a.http_send.clone())
             .ok_or_else(|| missing(Function::HttpSend, "on_http"))?;
         answer(request)
+    }
+
+    fn folder(&self, grant: &str) -> Result<std::path::PathBuf> {
+        self.folders.borrow().get(grant).cloned().ok_or_else(|| {
+            CapabilityError::NotConfigured(format!(
+                "mock host: no folder for grant `{grant}`; give one with MockHost::folder"
+            ))
+        })
     }
 }
 

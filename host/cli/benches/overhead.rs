@@ -128,6 +128,7 @@ fn bench_raw_call(dir: &Path, calls: usize) {
             now: chrono::Utc::now(),
             chat: None,
             audit: None,
+            data_dir: config.data_dir.clone(),
         };
         for _ in 0..200 {
             run(

@@ -263,6 +263,9 @@ impl Manifest {
                 ));
             }
         }
+        for grant in &self.grants.files {
+            grant.validate().map_err(|m| ("grants.files", m))?;
+        }
         for category in &self.grants.rag.categories {
             if !is_identifier(category) {
                 return Err((

@@ -2,6 +2,7 @@
 //! the skill's time, memory, output and host-call limits. Whatever the guest
 //! does — trap, spin, exhaust memory, panic — the result is a [`RunReport`].
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use crate::capabilities::from_wit;
 use crate::capabilities::{CallContext, CapabilityStates};
 use crate::engine::{Engines, LoadedSkill};
 use crate::error::RunLimitExceeded;
-use crate::sandbox::{OutputCapture, deny_all_wasi};
+use crate::sandbox::{OutputCapture, sandbox_wasi};
 use crate::state::{MemoryCap, StoreState};
 
 /// The effective limits of one run.
@@ -67,6 +68,8 @@ pub struct RunInput {
     pub chat: Option<ChatContext>,
     /// Where capability calls worth auditing (model calls) are recorded.
     pub audit: Option<Arc<Recorder>>,
+    /// The data folder, which `grants.files` folders are under.
+    pub data_dir: PathBuf,
 }
 
 fn wit_trigger(trigger: Trigger) -> wit::Trigger {
@@ -119,8 +122,35 @@ pub async fn run(
         .with_audit(input.audit.clone()),
     );
     let output = OutputCapture::new(limits.output_bytes);
+    let wasi = call
+        .grants
+        .file_mounts(&input.data_dir)
+        .map_err(|e| wasmtime::Error::msg(e.to_string()))
+        .and_then(|mounts| sandbox_wasi(&output, &mounts));
+    let wasi = match wasi {
+        Ok(wasi) => wasi,
+        Err(err) => {
+            let mut report = RunReport {
+                run_id: input.run_id,
+                skill: skill_id,
+                trigger: input.trigger,
+                status: RunStatus::Error,
+                summary: String::new(),
+                result: Value::Null,
+                error: None,
+                now: timestamp(input.now),
+                execution_time_ms: 0.0,
+                host_calls: 0,
+            };
+            fail(
+                &mut report,
+                format!("the skill's files could not be mounted: {err:#}"),
+            );
+            return report;
+        }
+    };
     let state = StoreState {
-        wasi: deny_all_wasi(&output),
+        wasi,
         table: ResourceTable::new(),
         memory: MemoryCap::new(limits.memory_mb),
         caps: CapabilityStates::new(call.clone(), backends, settings, limits.log_lines),

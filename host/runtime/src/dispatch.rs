@@ -199,6 +199,7 @@ impl SkillHost {
             now: request.now.unwrap_or_else(|| self.clock.now()),
             chat: request.chat.clone(),
             audit: Some(self.recorder.clone()),
+            data_dir: self.config.data_dir.clone(),
         };
         // Nobody listening is fine.
         let _ = self.events.send(RunEvent::Started {

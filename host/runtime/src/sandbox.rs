@@ -1,12 +1,14 @@
-//! The sandbox around a run: a WASI context with no files, sockets,
-//! environment or arguments, and stdout/stderr captured into a bounded
-//! buffer that ends the run when a skill writes too much.
+//! The sandbox around a run: a WASI context with no sockets, environment
+//! or arguments, no files but the folders of `grants.files`, and
+//! stdout/stderr captured into a bounded buffer that ends the run when a
+//! skill writes too much.
 
 use std::sync::{Arc, Mutex};
 
+use sc_core::grants::{FileMode, FileMount};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use crate::error::RunLimitExceeded;
 
@@ -149,16 +151,35 @@ impl StdoutStream for CaptureStream {
     }
 }
 
-/// A WASI context that grants nothing: no preopened directories, no
-/// environment, no arguments, no network, empty stdin. Python and JS
-/// components import all of WASI, so everything is linked and denied here.
-pub fn deny_all_wasi(output: &OutputCapture) -> WasiCtx {
-    WasiCtxBuilder::new()
+/// A WASI context that grants nothing but `mounts`: no environment, no
+/// arguments, no network, empty stdin, and only the granted folders
+/// preopened (read-only ones without any write permission). Within a
+/// folder, WASI's capability-based paths refuse `..` and symlinks that lead
+/// out. Python and JS components import all of WASI, so everything is
+/// linked and denied here.
+pub fn sandbox_wasi(output: &OutputCapture, mounts: &[FileMount]) -> wasmtime::Result<WasiCtx> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
         .stdout(output.stream(false))
         .stderr(output.stream(true))
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }))
-        .build()
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+    for mount in mounts {
+        let perms = match mount.mode {
+            FileMode::Ro => FsPerms::ReadOnly,
+            FileMode::Rw => FsPerms::ReadWrite,
+        };
+        builder
+            .preopened_dir(&mount.host, &mount.guest, perms)
+            .map_err(|e| {
+                e.context(format!(
+                    "opening granted folder `{}` ({})",
+                    mount.guest,
+                    mount.host.display()
+                ))
+            })?;
+    }
+    Ok(builder.build())
 }

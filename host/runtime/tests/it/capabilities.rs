@@ -266,3 +266,102 @@ async fn parameters_are_checked_against_the_manifests_schema_before_the_run() {
     // Nothing ran: the history has no run of the skill.
     assert!(host.history().runs("probe", 5).expect("runs").is_empty());
 }
+
+/// The answers of a `files` probe, one per operation.
+async fn file_answers(host: &SkillHost, ops: Value) -> Vec<Value> {
+    let report = probe(host, json!({"capability": "files", "ops": ops})).await;
+    report.result["answers"]
+        .as_array()
+        .cloned()
+        .expect("answers")
+}
+
+#[tokio::test]
+async fn a_read_only_folder_is_readable_and_nothing_around_it_is() {
+    let (install, host) = probe_host("  files:\n    - path: geoip\n", |_| {});
+    let data = install.data_dir();
+    std::fs::create_dir_all(data.join("geoip/sub")).expect("dir");
+    std::fs::write(data.join("geoip/db.txt"), "city data").expect("file");
+    std::fs::write(data.join("secret.txt"), "not granted").expect("file");
+    std::fs::create_dir_all(data.join("other")).expect("dir");
+    std::fs::write(data.join("other/x.txt"), "not granted").expect("file");
+    // A symlink inside the folder that points out of it.
+    std::os::unix::fs::symlink(data.join("secret.txt"), data.join("geoip/escape.txt"))
+        .expect("symlink");
+    let answers = file_answers(
+        &host,
+        json!([
+            {"op": "read", "path": "geoip/db.txt"},
+            {"op": "list", "path": "geoip"},
+            {"op": "write", "path": "geoip/new.txt", "text": "x"},
+            {"op": "read", "path": "geoip/../secret.txt"},
+            {"op": "read", "path": "geoip/sub/../../secret.txt"},
+            {"op": "read", "path": "geoip/escape.txt"},
+            {"op": "read", "path": "other/x.txt"},
+            {"op": "read", "path": "/etc/passwd"},
+        ]),
+    )
+    .await;
+    assert_eq!(answers[0], json!({"ok": "city data"}));
+    assert_eq!(
+        answers[1],
+        json!({"ok": ["db.txt", "escape.txt", "sub"]}),
+        "the folder's own entries"
+    );
+    for (i, what) in [
+        (2, "a write to a read-only folder"),
+        (3, "`..` out of the folder"),
+        (4, "`..` through a subfolder"),
+        (5, "a symlink out of the folder"),
+        (6, "a folder that is not granted"),
+        (7, "an absolute host path"),
+    ] {
+        assert!(
+            answers[i].get("error").is_some(),
+            "{what} was allowed: {}",
+            answers[i]
+        );
+    }
+    assert!(!data.join("geoip/new.txt").exists());
+}
+
+#[tokio::test]
+async fn a_read_write_folder_keeps_what_the_skill_wrote() {
+    let (install, host) = probe_host(
+        "  files:\n    - path: cache/sigma\n      mode: rw\n",
+        |_| {},
+    );
+    let answers = file_answers(
+        &host,
+        json!([
+            {"op": "write", "path": "cache/sigma/state.json", "text": "{\"cursor\": 7}"},
+            {"op": "read", "path": "cache/sigma/state.json"},
+            {"op": "write", "path": "cache/other.json", "text": "{}"},
+        ]),
+    )
+    .await;
+    assert_eq!(answers[0], json!({"ok": true}));
+    assert_eq!(answers[1], json!({"ok": "{\"cursor\": 7}"}));
+    assert!(answers[2].get("error").is_some(), "{}", answers[2]);
+    let data = install.data_dir();
+    assert_eq!(
+        std::fs::read_to_string(data.join("cache/sigma/state.json")).expect("written"),
+        "{\"cursor\": 7}"
+    );
+    assert!(!data.join("cache/other.json").exists());
+}
+
+#[tokio::test]
+async fn a_granted_folder_that_is_a_symlink_out_of_the_data_folder_fails_the_run() {
+    let (install, host) = probe_host("  files:\n    - path: geoip\n", |_| {});
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(install.data_dir()).expect("data");
+    std::os::unix::fs::symlink(outside.path(), install.data_dir().join("geoip")).expect("symlink");
+    let report = dispatch(&host, "probe", json!({"capability": "files", "ops": []})).await;
+    assert_eq!(report.status, RunStatus::Error);
+    let reason = report.error.unwrap_or_default();
+    assert!(
+        reason.contains("outside the data folder") && reason.contains("grants.files"),
+        "{reason}"
+    );
+}
