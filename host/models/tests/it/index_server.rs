@@ -204,7 +204,9 @@ pub(crate) fn entry(id: &str, files: Vec<ModelFile>) -> &'static CatalogEntry {
         kind: ModelKind::Chat,
         description: "test model",
         license: "test",
+        attribution: "",
         files: Box::leak(files.into_boxed_slice()),
+        derived: &[],
     }))
 }
 

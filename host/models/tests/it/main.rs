@@ -2,4 +2,5 @@
 //! index the tests serve on loopback.
 
 mod index_server;
+mod npm;
 mod pull;

