@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use maxminddb::{PathElement, Reader};
 use serde::Serialize;
 
+use crate::sparse::Sparse;
+
 /// How a location database lays out its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -86,11 +88,11 @@ pub struct Databases {
     folder: PathBuf,
     locations: Vec<LocationFile>,
     asn: Vec<AsnFile>,
-    opened: HashMap<String, Result<Reader<Vec<u8>>, String>>,
+    opened: HashMap<String, Result<Sparse, String>>,
     table: Option<(String, Result<sc_asn::Table<BufReader<File>>, String>)>,
     /// Files that could not be used, with why.
     pub problems: Vec<String>,
-    /// Milliseconds spent reading databases into memory.
+    /// Milliseconds spent opening databases (reading their metadata).
     pub open_ms: f64,
 }
 
@@ -170,9 +172,18 @@ impl Databases {
             && locations.is_empty()
         {
             if names.iter().any(|n| n == c) {
-                locations.push((0, LocationFile { name: c.to_owned(), layout: Layout::GeoIp2, version: None }));
+                locations.push((
+                    0,
+                    LocationFile {
+                        name: c.to_owned(),
+                        layout: Layout::GeoIp2,
+                        version: None,
+                    },
+                ));
             } else {
-                problems.push(format!("the configured city_database `{c}` is not in the folder"));
+                problems.push(format!(
+                    "the configured city_database `{c}` is not in the folder"
+                ));
             }
         }
         locations.sort_by_key(|(rank, _)| *rank);
@@ -187,7 +198,9 @@ impl Databases {
             if names.iter().any(|n| n == a) {
                 asns.push((0, AsnFile::Mmdb(a.to_owned())));
             } else {
-                problems.push(format!("the configured asn_database `{a}` is not in the folder"));
+                problems.push(format!(
+                    "the configured asn_database `{a}` is not in the folder"
+                ));
             }
         }
         asns.sort_by_key(|(rank, _)| *rank);
@@ -200,6 +213,15 @@ impl Databases {
             problems,
             open_ms: 0.0,
         }
+    }
+
+    /// Reads from database files so far.
+    pub fn reads(&self) -> u32 {
+        self.opened
+            .values()
+            .filter_map(|o| o.as_ref().ok())
+            .map(|s| s.reads)
+            .sum()
     }
 
     /// Whether any database was found at all.
@@ -215,25 +237,40 @@ impl Databases {
         )
     }
 
-    /// Reads an MaxMind-format file whole (the crate needs it in memory),
-    /// once per run; a failure is remembered and reported once.
-    fn mmdb(&mut self, name: &str) -> Option<&Reader<Vec<u8>>> {
+    /// Opens a MaxMind-format file (its metadata only: pages are read as
+    /// lookups need them), once per run; a failure is remembered and
+    /// reported once.
+    fn mmdb(&mut self, name: &str) -> Option<&mut Sparse> {
         if !self.opened.contains_key(name) {
             let started = std::time::Instant::now();
-            let path = self.folder.join(name);
-            let opened = std::fs::read(&path)
-                .map_err(|e| format!("{name} could not be read: {e}"))
-                .and_then(|bytes| {
-                    Reader::from_source(bytes)
-                        .map_err(|e| format!("{name} is not a usable MaxMind database: {e}"))
-                });
+            let opened =
+                Sparse::open(&self.folder.join(name)).map_err(|why| format!("{name} {why}"));
             self.open_ms += started.elapsed().as_secs_f64() * 1e3;
             if let Err(problem) = &opened {
                 self.problems.push(problem.clone());
             }
             self.opened.insert(name.to_owned(), opened);
         }
-        self.opened.get(name).and_then(|r| r.as_ref().ok())
+        self.opened.get_mut(name).and_then(|r| r.as_mut().ok())
+    }
+
+    /// Looks `ip` up in one MaxMind-format file with `answer`, once the
+    /// pages it reads are loaded.
+    fn ask<T>(
+        &mut self,
+        name: &str,
+        ip: IpAddr,
+        answer: impl FnOnce(&Reader<&[u8]>) -> Result<T, String>,
+    ) -> Option<Result<T, String>> {
+        let sparse = self.mmdb(name)?;
+        if let Err(e) = sparse.prepare(ip) {
+            return Some(Err(format!("reading the database failed: {e}")));
+        }
+        Some(
+            Reader::from_source(sparse.bytes())
+                .map_err(|e| e.to_string())
+                .and_then(|reader| answer(&reader)),
+        )
     }
 
     /// Everything the databases say of a public address.
@@ -247,22 +284,21 @@ impl Databases {
             .cloned()
             .collect();
         for file in candidates {
-            let Some(reader) = self.mmdb(&file.name) else {
-                continue;
-            };
-            match locate(reader, ip, file.layout) {
-                Ok(Some(found)) => {
+            match self.ask(&file.name, ip, |reader| locate(reader, ip, file.layout)) {
+                Some(Ok(Some(found))) => {
                     place = found;
                     place.sources.push(file.name.clone());
                     break;
                 }
-                Ok(None) => {}
-                Err(e) => self.problems.push(format!("{}: looking up {ip}: {e}", file.name)),
+                Some(Err(e)) => self
+                    .problems
+                    .push(format!("{}: looking up {ip}: {e}", file.name)),
+                Some(Ok(None)) | None => {}
             }
         }
         for file in self.asn.clone() {
             let answer = match &file {
-                AsnFile::Mmdb(name) => self.mmdb(name).map(|r| asn_of(r, ip)),
+                AsnFile::Mmdb(name) => self.ask(name, ip, |reader| asn_of(reader, ip)),
                 AsnFile::Table(name) => self.table(name).map(|t| {
                     t.lookup(ip)
                         .map(|a| a.map(|a| (a.number, a.organization)))
@@ -276,7 +312,9 @@ impl Databases {
                     place.sources.push(file.name().to_owned());
                     break;
                 }
-                Some(Err(e)) => self.problems.push(format!("{}: looking up {ip}: {e}", file.name())),
+                Some(Err(e)) => self
+                    .problems
+                    .push(format!("{}: looking up {ip}: {e}", file.name())),
                 Some(Ok(None)) | None => {}
             }
         }
@@ -305,7 +343,7 @@ fn key(name: &str) -> PathElement<'_> {
 }
 
 /// A location record, read field by field in the file's layout.
-fn locate(reader: &Reader<Vec<u8>>, ip: IpAddr, layout: Layout) -> Result<Option<Place>, String> {
+fn locate(reader: &Reader<&[u8]>, ip: IpAddr, layout: Layout) -> Result<Option<Place>, String> {
     let found = reader.lookup(ip).map_err(|e| e.to_string())?;
     if !found.has_data() {
         return Ok(None);
@@ -316,7 +354,12 @@ fn locate(reader: &Reader<Vec<u8>>, ip: IpAddr, layout: Layout) -> Result<Option
         Layout::GeoIp2 => Place {
             country_code: text(&[key("country"), key("iso_code")]),
             country: text(&[key("country"), key("names"), key("en")]),
-            region: text(&[key("subdivisions"), PathElement::Index(0), key("names"), key("en")]),
+            region: text(&[
+                key("subdivisions"),
+                PathElement::Index(0),
+                key("names"),
+                key("en"),
+            ]),
             city: text(&[key("city"), key("names"), key("en")]),
             latitude: number(&[key("location"), key("latitude")]),
             longitude: number(&[key("location"), key("longitude")]),
@@ -338,7 +381,7 @@ fn locate(reader: &Reader<Vec<u8>>, ip: IpAddr, layout: Layout) -> Result<Option
 }
 
 /// The AS number and organisation from a GeoIP2 ASN or ISP record.
-fn asn_of(reader: &Reader<Vec<u8>>, ip: IpAddr) -> Result<Option<(u32, String)>, String> {
+fn asn_of(reader: &Reader<&[u8]>, ip: IpAddr) -> Result<Option<(u32, String)>, String> {
     let found = reader.lookup(ip).map_err(|e| e.to_string())?;
     if !found.has_data() {
         return Ok(None);

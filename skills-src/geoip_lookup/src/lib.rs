@@ -10,10 +10,13 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::json;
 
-use securityclaw_sdk::{Invocation, Outcome, Skill, SkillError, config, export_skill, files, memory};
+use securityclaw_sdk::{
+    Invocation, Outcome, Skill, SkillError, config, export_skill, files, memory,
+};
 
 mod databases;
 mod scope;
+mod sparse;
 
 use databases::{Databases, Place};
 use scope::Scope;
@@ -135,8 +138,10 @@ impl Skill for GeoIpLookup {
             if let (Some(ip), Some(place)) = (&answer.ip, &answer.place) {
                 let cached = json!({"ip": ip, "place": place, "at": invocation.now.to_rfc3339()});
                 if let Err(err) = memory::set(&format!("geoip.ip.{ip}"), &cached) {
-                    dbs.problems
-                        .push(format!("caching {ip}: {}", securityclaw_sdk::describe(&err)));
+                    dbs.problems.push(format!(
+                        "caching {ip}: {}",
+                        securityclaw_sdk::describe(&err)
+                    ));
                 }
             }
         }
@@ -166,7 +171,7 @@ impl Skill for GeoIpLookup {
             "databases": {"location": location_files, "asn": asn_files},
             "attribution": credits,
             "problems": dbs.problems,
-            "timing": {"open_ms": dbs.open_ms, "lookup_ms": lookup_ms.max(0.0)},
+            "timing": {"open_ms": dbs.open_ms, "lookup_ms": lookup_ms.max(0.0), "database_reads": dbs.reads()},
         });
         if public > 0 && dbs.is_empty() {
             return Ok(Outcome::no_data(format!(

@@ -40,11 +40,17 @@ impl Scope {
     pub fn note(self) -> &'static str {
         match self {
             Self::Public => "",
-            Self::Private => "private address (RFC 1918 / unique local): internal to a network, not in any GeoIP database",
+            Self::Private => {
+                "private address (RFC 1918 / unique local): internal to a network, not in any GeoIP database"
+            }
             Self::Loopback => "loopback address: the host itself",
             Self::LinkLocal => "link-local address: one network segment only",
-            Self::Cgnat => "carrier-grade NAT shared address space (RFC 6598): internal to a provider",
-            Self::Documentation => "documentation address (RFC 5737 / RFC 3849): reserved for examples, never routed",
+            Self::Cgnat => {
+                "carrier-grade NAT shared address space (RFC 6598): internal to a provider"
+            }
+            Self::Documentation => {
+                "documentation address (RFC 5737 / RFC 3849): reserved for examples, never routed"
+            }
             Self::Benchmarking => "benchmarking address (RFC 2544): reserved for lab tests",
             Self::Multicast => "multicast group address: not a host",
             Self::Unspecified => "unspecified address: no host",

@@ -22,7 +22,11 @@ fn env_dir(var: &str, fix: &str) -> PathBuf {
 
 /// MaxMind's test databases.
 fn maxmind() -> PathBuf {
-    env_dir("SC_TEST_GEOIP_DIR", "run `tests/geoip/fetch.sh` (part of `just test-deps`) and export its output").join("test-data")
+    env_dir(
+        "SC_TEST_GEOIP_DIR",
+        "run `tests/geoip/fetch.sh` (part of `just test-deps`) and export its output",
+    )
+    .join("test-data")
 }
 
 /// A folder holding copies of `files` from `from`, each under its new name.
@@ -34,7 +38,10 @@ fn folder(from: &Path, files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-fn run(dir: &Path, params: Value) -> (Result<securityclaw_sdk::testing::Run, SkillError>, MockHost) {
+fn run(
+    dir: &Path,
+    params: Value,
+) -> (Result<securityclaw_sdk::testing::Run, SkillError>, MockHost) {
     let mock = MockHost::new().folder("geoip", dir);
     let run = mock.run::<GeoIpLookup>(Invocation::new(Trigger::Dispatch, params));
     (run, mock)
@@ -51,7 +58,10 @@ fn answer<'a>(result: &'a Value, input: &str) -> &'a Value {
 fn maxmind_test_databases_give_their_known_answers() {
     let dir = folder(
         &maxmind(),
-        &[("GeoIP2-City-Test.mmdb", "GeoIP2-City-Test.mmdb"), ("GeoLite2-ASN-Test.mmdb", "GeoLite2-ASN-Test.mmdb")],
+        &[
+            ("GeoIP2-City-Test.mmdb", "GeoIP2-City-Test.mmdb"),
+            ("GeoLite2-ASN-Test.mmdb", "GeoLite2-ASN-Test.mmdb"),
+        ],
     );
     let (run, mock) = run(
         dir.path(),
@@ -68,11 +78,19 @@ fn maxmind_test_databases_give_their_known_answers() {
     assert_eq!(answer(result, "2001:218::1")["country_code"], "JP");
     let telstra = answer(result, "1.128.0.0");
     assert_eq!(telstra["asn"], 1221);
-    assert_eq!(telstra["sources"], json!(["GeoLite2-ASN-Test.mmdb"]), "no city for it in the city test database");
+    assert_eq!(
+        telstra["sources"],
+        json!(["GeoLite2-ASN-Test.mmdb"]),
+        "no city for it in the city test database"
+    );
     assert_eq!(answer(result, "10.0.0.5")["scope"], "private");
     assert!(answer(result, "10.0.0.5").get("country_code").is_none());
     assert_eq!(answer(result, "203.0.113.77")["scope"], "documentation");
-    assert_eq!(answer(result, "::ffff:81.2.69.142")["ip"], "81.2.69.142", "mapped addresses are IPv4");
+    assert_eq!(
+        answer(result, "::ffff:81.2.69.142")["ip"],
+        "81.2.69.142",
+        "mapped addresses are IPv4"
+    );
     assert_eq!(answer(result, "999.1.1.1")["error"], "not an IP address");
     assert_eq!(result["problems"], json!([]));
     let credits = result["attribution"].to_string();
@@ -96,7 +114,11 @@ fn a_corrupt_database_is_a_named_problem_and_the_next_one_answers() {
         dir.path().join("GeoIP2-City.mmdb"),
     )
     .expect("copy a bad database");
-    std::fs::write(dir.path().join("GeoLite2-ASN.mmdb"), b"not a database at all").expect("write");
+    std::fs::write(
+        dir.path().join("GeoLite2-ASN.mmdb"),
+        b"not a database at all",
+    )
+    .expect("write");
     let (run, _) = run(dir.path(), json!({"ip": "81.2.69.142"}));
     let run = run.expect("runs");
     assert_eq!(run.status, Status::Ok, "{}", run.summary);
@@ -104,8 +126,14 @@ fn a_corrupt_database_is_a_named_problem_and_the_next_one_answers() {
     assert_eq!(london["country_code"], "GB");
     assert_eq!(london["sources"], json!(["GeoLite2-City-Test.mmdb"]));
     let problems = run.result["problems"].to_string();
-    assert!(problems.contains("GeoIP2-City.mmdb is not a usable MaxMind database"), "{problems}");
-    assert!(problems.contains("GeoLite2-ASN.mmdb is not a usable MaxMind database"), "{problems}");
+    assert!(
+        problems.contains("GeoIP2-City.mmdb is not a usable MaxMind database"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("GeoLite2-ASN.mmdb is not a usable MaxMind database"),
+        "{problems}"
+    );
     assert!(run.summary.contains("problem"), "{}", run.summary);
 }
 
@@ -115,9 +143,16 @@ fn without_a_database_special_addresses_are_still_answered() {
     let (run, _) = run(dir.path(), json!({"ips": ["8.8.8.8", "192.168.1.1"]}));
     let run = run.expect("runs");
     assert_eq!(run.status, Status::NoData);
-    assert!(run.summary.contains("sc-host models pull geoip"), "{}", run.summary);
+    assert!(
+        run.summary.contains("sc-host models pull geoip"),
+        "{}",
+        run.summary
+    );
     assert_eq!(answer(&run.result, "192.168.1.1")["scope"], "private");
-    assert_eq!(answer(&run.result, "8.8.8.8")["error"], "no GeoIP database installed");
+    assert_eq!(
+        answer(&run.result, "8.8.8.8")["error"],
+        "no GeoIP database installed"
+    );
 }
 
 #[test]
@@ -135,12 +170,19 @@ fn bad_input_is_refused_with_the_reason() {
 
 /// The databases `sc-host models pull geoip` installs.
 fn pulled() -> PathBuf {
-    env_dir("SC_TEST_MODELS_DIR", "run `just test-deps`, which pulls the GeoIP databases there").join("geoip")
+    env_dir(
+        "SC_TEST_MODELS_DIR",
+        "run `just test-deps`, which pulls the GeoIP databases there",
+    )
+    .join("geoip")
 }
 
 #[test]
 fn the_pulled_db_ip_databases_and_asn_table_answer() {
-    let (run, _) = run(&pulled(), json!({"ips": ["8.8.8.8", "2001:4860:4860::8888", "1.1.1.1"]}));
+    let (run, _) = run(
+        &pulled(),
+        json!({"ips": ["8.8.8.8", "2001:4860:4860::8888", "1.1.1.1"]}),
+    );
     let run = run.expect("runs");
     assert_eq!(run.status, Status::Ok, "{}", run.summary);
     let google = answer(&run.result, "8.8.8.8");
