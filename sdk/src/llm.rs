@@ -24,6 +24,14 @@ impl Message {
             content: content.into(),
         }
     }
+
+    /// An earlier answer of the model (to ask it again about it).
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
 }
 
 #[allow(

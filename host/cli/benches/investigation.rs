@@ -17,10 +17,30 @@ use sc_testkit::bench::install;
 
 /// 24 public addresses across providers and continents, and one IPv6.
 const ADDRESSES: [&str; 25] = [
-    "8.8.8.8", "1.1.1.1", "81.2.69.142", "9.9.9.9", "4.2.2.2", "13.107.42.14", "23.45.67.89",
-    "31.13.71.36", "52.95.110.1", "64.233.160.0", "66.220.144.0", "69.63.176.0", "72.21.81.200",
-    "74.125.0.0", "77.88.55.60", "87.250.250.242", "91.198.174.192", "93.184.216.34", "104.16.0.0",
-    "140.82.112.3", "151.101.1.69", "157.240.1.35", "172.217.0.0", "185.199.108.153",
+    "8.8.8.8",
+    "1.1.1.1",
+    "81.2.69.142",
+    "9.9.9.9",
+    "4.2.2.2",
+    "13.107.42.14",
+    "23.45.67.89",
+    "31.13.71.36",
+    "52.95.110.1",
+    "64.233.160.0",
+    "66.220.144.0",
+    "69.63.176.0",
+    "72.21.81.200",
+    "74.125.0.0",
+    "77.88.55.60",
+    "87.250.250.242",
+    "91.198.174.192",
+    "93.184.216.34",
+    "104.16.0.0",
+    "140.82.112.3",
+    "151.101.1.69",
+    "157.240.1.35",
+    "172.217.0.0",
+    "185.199.108.153",
     "2001:4860:4860::8888",
 ];
 
@@ -54,15 +74,26 @@ fn main() {
         )
         .expect("host");
         let loading = host.clone();
-        tokio::task::spawn_blocking(move || loading.load_all()).await.expect("load");
+        tokio::task::spawn_blocking(move || loading.load_all())
+            .await
+            .expect("load");
         let runs = if full { 11 } else { 2 };
         let mut samples: Vec<(f64, Value)> = Vec::new();
         for _ in 0..runs {
-            let request = RunRequest::new("geoip_lookup", Trigger::Dispatch, json!({ "ips": ADDRESSES }));
+            let request = RunRequest::new(
+                "geoip_lookup",
+                Trigger::Dispatch,
+                json!({ "ips": ADDRESSES }),
+            );
             let started = Instant::now();
             let report = host.run(request).await.expect("run");
             let ms = started.elapsed().as_secs_f64() * 1e3;
-            assert_eq!(report.status, sc_core::run::RunStatus::Ok, "{}", report.summary);
+            assert_eq!(
+                report.status,
+                sc_core::run::RunStatus::Ok,
+                "{}",
+                report.summary
+            );
             samples.push((ms, report.result["timing"].clone()));
         }
         let (first_ms, first) = &samples[0];

@@ -32,6 +32,8 @@ pub enum IncidentStatus {
     Open,
     /// In the analyst queue.
     Escalated,
+    /// `threat_analyst` recorded a verdict; an analyst decides what next.
+    Analyzed,
     /// Marked a false positive.
     Suppressed,
     /// Done with.

@@ -246,6 +246,8 @@ pub fn rebuild(
             summary,
             escalated_at,
             suppression: suppression.map(|s| s.record.clone()),
+            // A verdict stays with the incident; a reopened one is analysed again.
+            verdict: previous.as_ref().and_then(|p| p.verdict.clone()),
         },
         change,
     ))

@@ -181,6 +181,8 @@ pub enum IncidentStatus {
     Open,
     /// In the queue `threat_analyst` drains.
     Escalated,
+    /// `threat_analyst` recorded a verdict; an analyst decides what next.
+    Analyzed,
     /// An analyst marked it a false positive; its findings are suppressed.
     Suppressed,
     /// Done with.
@@ -267,6 +269,9 @@ pub struct Incident {
     /// Who suppressed it and why, if someone did.
     #[serde(default)]
     pub suppression: Option<Value>,
+    /// The latest verdict `threat_analyst` recorded, with its evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Value>,
 }
 
 /// The severity of an incident of `kind` at `grade`, its actors being

@@ -83,13 +83,16 @@ pub struct Place {
     pub sources: Vec<String>,
 }
 
+/// The ASN range table, read through a small buffer.
+type AsnTable = sc_asn::Table<BufReader<File>>;
+
 /// The folder's databases and what was opened of them so far.
 pub struct Databases {
     folder: PathBuf,
     locations: Vec<LocationFile>,
     asn: Vec<AsnFile>,
     opened: HashMap<String, Result<Sparse, String>>,
-    table: Option<(String, Result<sc_asn::Table<BufReader<File>>, String>)>,
+    table: Option<(String, Result<AsnTable, String>)>,
     /// Files that could not be used, with why.
     pub problems: Vec<String>,
     /// Milliseconds spent opening databases (reading their metadata).
@@ -321,7 +324,7 @@ impl Databases {
         place
     }
 
-    fn table(&mut self, name: &str) -> Option<&mut sc_asn::Table<BufReader<File>>> {
+    fn table(&mut self, name: &str) -> Option<&mut AsnTable> {
         if self.table.as_ref().is_none_or(|(n, _)| n != name) {
             let opened = File::open(self.folder.join(name))
                 .map_err(|e| format!("{name} could not be opened: {e}"))
