@@ -38,7 +38,8 @@ test-deps:
     tests/geoip/fetch.sh >/dev/null
     cargo build -p sc-host
     SC_LLM_EMBEDDED_DIR="{{test_models}}" "{{target_dir}}/debug/sc-host" --data-dir "{{target_dir}}/test-deps" \
-        models pull smollm2-135m-instruct-q4_1 all-minilm-l6-v2
+        models pull smollm2-135m-instruct-q4_1 all-minilm-l6-v2 qwen2.5-coder-0.5b-instruct-q4km
+
     "{{target_dir}}/debug/sc-host" --data-dir "{{test_models}}" models pull geoip
 
 # Run every test: skills and fixtures built from source, what the tests

@@ -5,6 +5,7 @@
 //! capability's services implement, in plain Rust types. Every other host
 //! crate builds on this one; it depends on none of them.
 
+pub mod anonymize;
 pub mod backends;
 pub mod clock;
 pub mod config;

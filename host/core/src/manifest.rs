@@ -48,6 +48,12 @@ pub struct Manifest {
     /// An operator must approve each run.
     #[serde(default)]
     pub requires_operator_approval: bool,
+    /// Replace IPs, domains, user and host names in this skill's prompts
+    /// by placeholders before they reach any model (not only a remote
+    /// one), unless `llm.anonymize: off`.
+    #[serde(default)]
+    pub anonymize_prompts: bool,
+
     /// What the skill may touch; nothing when absent.
     #[serde(default)]
     pub grants: Grants,

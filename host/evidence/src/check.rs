@@ -149,7 +149,7 @@ impl Facts {
             ClaimKind::Domain => self.found.iter().any(|f| {
                 f.kind == ClaimKind::Domain && f.value.ends_with(&format!(".{}", claim.value))
             }),
-            ClaimKind::User => self.words.contains(&claim.value),
+            ClaimKind::User | ClaimKind::Host => self.words.contains(&claim.value),
             ClaimKind::Ip | ClaimKind::Hash | ClaimKind::Attack => false,
         }
     }

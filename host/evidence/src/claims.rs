@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::ops::Range;
 
 use serde::Serialize;
 
@@ -21,6 +22,8 @@ pub enum ClaimKind {
     Domain,
     /// A user or account name.
     User,
+    /// A host (computer) name that is not a domain (`WIN-SRV01`).
+    Host,
     /// An MD5, SHA-1 or SHA-256 hash.
     Hash,
     /// A MITRE ATT&CK tactic or technique id.
@@ -35,6 +38,7 @@ impl ClaimKind {
             Self::Port => "port",
             Self::Domain => "domain",
             Self::User => "user",
+            Self::Host => "host",
             Self::Hash => "hash",
             Self::Attack => "attack",
         }
@@ -59,71 +63,66 @@ const NOT_TLDS: [&str; 34] = [
     "rar", "doc", "docx", "pdf", "html", "php", "eg",
 ];
 
-/// Words that introduce a user name.
+/// Words (and key names) that introduce a user name.
 const USER_WORDS: [&str; 6] = ["user", "username", "account", "login", "logon", "uid"];
+
+/// Words (and key names) that introduce a host name.
+const HOST_WORDS: [&str; 8] = [
+    "host",
+    "hostname",
+    "computer",
+    "computername",
+    "computer_name",
+    "workstation",
+    "workstationname",
+    "machine",
+];
 
 /// Words that introduce ports.
 const PORT_WORDS: [&str; 4] = ["port", "ports", "dport", "sport"];
 
-fn is_wrapper(c: char) -> bool {
-    matches!(
-        c,
-        '"' | '\''
-            | '`'
-            | '('
-            | ')'
-            | '['
-            | ']'
-            | '{'
-            | '}'
-            | '<'
-            | '>'
-            | ','
-            | ';'
-            | '!'
-            | '?'
-            | '*'
-    )
-}
-
-/// A token without the quotes, brackets and punctuation around it (a
-/// sentence's final `.` included; a trailing `:` is kept, since `::` ends
-/// IPv6 addresses).
-fn trim_token(token: &str) -> &str {
-    let start = token.trim_start_matches(|c| is_wrapper(c) && c != '[');
-    // `[2001:db8::1]:443` keeps its brackets: they delimit the address.
-    let start = if start.starts_with('[') && start.contains("]:") {
-        start
-    } else {
-        start.trim_start_matches('[')
+/// The runs of characters that can make up an address, a name or a port
+/// (letters, digits and `.:-_@\\$/`); quotes, brackets, commas, spaces and
+/// the rest separate them, so compact JSON splits as well as prose. A URL
+/// is cut to its host.
+fn tokens(text: &str) -> Vec<&str> {
+    let is_part = |c: char| {
+        c.is_alphanumeric() || matches!(c, '.' | ':' | '-' | '_' | '@' | '\\' | '$' | '/')
     };
-    start.trim_end_matches(|c| is_wrapper(c) || c == '.')
+    let mut out = Vec::new();
+    for run in text.split(|c: char| !is_part(c)).filter(|r| !r.is_empty()) {
+        let run = match run.split_once("://") {
+            Some((_, rest)) => {
+                let host = rest.split(['/', '?']).next().unwrap_or(rest);
+                host.rsplit_once(':')
+                    .filter(|(_, port)| port.parse::<u16>().is_ok())
+                    .map_or(host, |(host, _)| host)
+            }
+            None => run,
+        };
+        if !run.is_empty() {
+            out.push(run);
+        }
+    }
+    out
 }
 
-fn is_quoted(raw: &str) -> bool {
-    raw.starts_with(['"', '\'', '`'])
-}
-
-/// An address, with an optional `:port` (or `[v6]:port`) or `/prefix`.
-fn ip_of(token: &str) -> Option<(IpAddr, Option<u16>)> {
+/// An address (and the part of `token` that is it), with an optional
+/// `:port` (IPv4) or `/prefix`.
+fn ip_of(token: &str) -> Option<(IpAddr, &str, Option<u16>)> {
     let token = token.trim_end_matches('.');
     if let Ok(ip) = token.parse::<IpAddr>() {
-        return Some((ip, None));
+        return Some((ip, token, None));
     }
     if let Some((ip, prefix)) = token.split_once('/')
         && prefix.parse::<u8>().is_ok()
-        && let Ok(ip) = ip.parse::<IpAddr>()
+        && let Ok(parsed) = ip.parse::<IpAddr>()
     {
-        return Some((ip, None));
-    }
-    if let Some(rest) = token.strip_prefix('[')
-        && let Some((ip, port)) = rest.split_once("]:")
-    {
-        return Some((ip.parse().ok()?, port.parse().ok()));
+        return Some((parsed, ip, None));
     }
     let (ip, port) = token.rsplit_once(':')?;
-    let ip: std::net::Ipv4Addr = ip.parse().ok()?;
-    Some((IpAddr::V4(ip), Some(port.parse().ok()?)))
+    let parsed: std::net::Ipv4Addr = ip.parse().ok()?;
+    Some((IpAddr::V4(parsed), ip, Some(port.parse().ok()?)))
 }
 
 /// A domain or host name: dotted labels of letters, digits and `-`,
@@ -182,91 +181,155 @@ fn user_of(token: &str) -> Option<String> {
     ok.then(|| token.to_lowercase())
 }
 
-/// Every claim in `text`.
-pub fn claims(text: &str) -> BTreeSet<Claim> {
-    let mut found = BTreeSet::new();
-    let mut add = |kind, value: String| {
-        found.insert(Claim { kind, value });
+/// A claim and where it stands in the text (a byte range).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// Its bytes in the text.
+    pub range: Range<usize>,
+    /// What it claims.
+    pub claim: Claim,
+}
+
+/// The byte range of `part`, a slice of `text`.
+fn range_of(text: &str, part: &str) -> Range<usize> {
+    let start = (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    start..start + part.len()
+}
+
+/// A key or word that names a user or a host (`user`, `"user.name":`,
+/// `TargetUserName`, `hostname`).
+fn names(word: &str) -> Option<ClaimKind> {
+    let word = word.trim_end_matches(|c| matches!(c, ':' | '.' | '"' | '\''));
+    let last = word.rsplit('.').next().unwrap_or(word);
+    let key = if last == "name" {
+        word.rsplit('.').nth(1).unwrap_or(word)
+    } else {
+        last
     };
-    let raw: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || c == '=' || c == '|')
-        .filter(|t| !trim_token(t).is_empty())
-        .collect();
-    let tokens: Vec<&str> = raw.iter().map(|t| trim_token(t)).collect();
+    if USER_WORDS
+        .iter()
+        .any(|w| key == *w || key.ends_with(&format!("{w}name")))
+        || key.ends_with("_user")
+        || key == "user_name"
+    {
+        Some(ClaimKind::User)
+    } else if HOST_WORDS.iter().any(|w| key == *w) {
+        Some(ClaimKind::Host)
+    } else {
+        None
+    }
+}
+
+/// Every claim in `text`, with where it stands.
+pub fn spans(text: &str) -> Vec<Span> {
+    let mut found = Vec::new();
+    let mut add = |kind, value: String, part: &str| {
+        found.push(Span {
+            range: range_of(text, part),
+            claim: Claim { kind, value },
+        });
+    };
+    let tokens = tokens(text);
+    let quoted = |i: usize| {
+        let start = range_of(text, tokens[i]).start;
+        text[..start].ends_with(['"', '\'', '`'])
+    };
     for (i, token) in tokens.iter().copied().enumerate() {
         let word = token.trim_end_matches([':', '.']).to_ascii_lowercase();
-        if let Some((ip, port)) = ip_of(token) {
-            add(ClaimKind::Ip, ip.to_string());
+        if let Some((ip, part, port)) = ip_of(token) {
+            add(ClaimKind::Ip, ip.to_string(), part);
             if let Some(port) = port {
-                add(ClaimKind::Port, port.to_string());
+                add(ClaimKind::Port, port.to_string(), token);
             }
             continue;
         }
-        if attack::is_id_form(token.trim_end_matches(['.', ':'])) {
-            add(
-                ClaimKind::Attack,
-                token.trim_end_matches(['.', ':']).to_ascii_uppercase(),
-            );
+        // `[2001:db8::1]:443`: the port follows the bracket.
+        if let Some(port) = token.strip_prefix(':').and_then(|p| p.parse::<u16>().ok())
+            && i > 0
+            && ip_of(tokens[i - 1]).is_some()
+        {
+            add(ClaimKind::Port, port.to_string(), token);
+            continue;
+        }
+        // A key naming a user or a host (`"user.name":`) is no domain.
+        let is_key = tokens.get(i + 1) == Some(&":") && names(&word).is_some();
+        let bare = token.trim_end_matches(['.', ':']);
+        if attack::is_id_form(bare) {
+            add(ClaimKind::Attack, bare.to_ascii_uppercase(), bare);
             continue;
         }
         if let Some(hash) = hash_of(token) {
-            add(ClaimKind::Hash, hash);
+            add(ClaimKind::Hash, hash, token);
             continue;
         }
         // `22/tcp`
-        if token.contains('/') && (token.ends_with("/tcp") || token.ends_with("/udp")) {
+        if token.ends_with("/tcp") || token.ends_with("/udp") {
             if let Some(port) = port_of(token) {
-                add(ClaimKind::Port, port.to_string());
+                add(ClaimKind::Port, port.to_string(), token);
             }
             continue;
         }
         // `CORP\alice`
         if let Some((_, user)) = token.split_once('\\')
-            && let Some(user) = user_of(user)
+            && let Some(name) = user_of(user)
         {
-            add(ClaimKind::User, user);
+            add(ClaimKind::User, name, user.trim_end_matches(['.', ':']));
             continue;
         }
         // `alice@example.com`: a user and a domain.
         if let Some((user, domain)) = token.split_once('@')
-            && let Some(domain) = domain_of(domain)
+            && let Some(name) = domain_of(domain)
         {
-            if let Some(user) = user_of(user) {
-                add(ClaimKind::User, user);
+            if let Some(user_name) = user_of(user) {
+                add(ClaimKind::User, user_name, user);
             }
-            add(ClaimKind::Domain, domain);
+            add(ClaimKind::Domain, name, domain.trim_end_matches('.'));
             continue;
         }
-        if let Some(domain) = domain_of(token) {
-            add(ClaimKind::Domain, domain);
+        if !is_key && let Some(name) = domain_of(token) {
+            add(ClaimKind::Domain, name, token.trim_end_matches('.'));
             continue;
         }
         if PORT_WORDS.contains(&word.as_str()) {
             // "port 22", "ports 22, 80 and 443"
             for next in tokens.iter().skip(i + 1).take(8) {
                 match port_of(next) {
-                    Some(port) => add(ClaimKind::Port, port.to_string()),
+                    Some(port) => add(ClaimKind::Port, port.to_string(), next),
                     None if matches!(*next, "and" | "or" | "&") => {}
                     None => break,
                 }
             }
             continue;
         }
-        if USER_WORDS.contains(&word.as_str())
-            && let (Some(next), Some(next_raw)) = (tokens.get(i + 1), raw.get(i + 1))
-            && let Some(user) = user_of(next)
+        // A JSON key's `:` is a token of its own: the value follows it.
+        let key = tokens.get(i + 1) == Some(&":");
+        let value_at = if key { i + 2 } else { i + 1 };
+        if let Some(kind) = names(&word)
+            && let Some(next) = tokens.get(value_at)
+            && ip_of(next).is_none()
+            && domain_of(next).is_none()
+            && let Some(name) = user_of(next)
         {
-            let named = is_quoted(next_raw)
+            // A JSON key (`"user.name": "alice"`) names its value; a word
+            // names what follows only when it is quoted or shaped like an
+            // identifier, so prose is never taken for a claim.
+            let named = quoted(value_at)
+                || key
                 || token.ends_with(':')
                 || next
                     .chars()
                     .any(|c| c.is_ascii_digit() || matches!(c, '_' | '.' | '$' | '@' | '-'));
             if named {
-                add(ClaimKind::User, user);
+                add(kind, name, next.trim_end_matches(['.', ':']));
             }
         }
     }
     found
+}
+
+/// Every claim in `text`.
+pub fn claims(text: &str) -> BTreeSet<Claim> {
+    spans(text).into_iter().map(|s| s.claim).collect()
 }
 
 #[cfg(test)]
@@ -332,6 +395,37 @@ mod tests {
         for not in ["cmd.exe", "e.g"] {
             assert!(!found.iter().any(|(_, v)| v == not), "{not} in {found:?}");
         }
+    }
+
+    #[test]
+    fn compact_json_keys_and_urls_split_into_claims() {
+        let found = of(
+            r#"{"top_peers":[{"value":"176.73.204.12"}],"user.name":"alice","host.name":"WIN-SRV01","url":"http://c2.example.net:8080/x?a=1","winlog":{"TargetUserName":"svc_sql"}}"#,
+        );
+        for expected in [
+            ("ip", "176.73.204.12"),
+            ("user", "alice"),
+            ("user", "svc_sql"),
+            ("host", "win-srv01"),
+            ("domain", "c2.example.net"),
+        ] {
+            assert!(
+                found.contains(&(expected.0, expected.1.to_owned())),
+                "{expected:?} in {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn spans_point_at_the_claims_in_the_text() {
+        let text = "from 10.0.0.5:443 as CORP\\bob to evil.example.com.";
+        let spans: Vec<(&str, &str)> = spans(text)
+            .iter()
+            .map(|s| (s.claim.kind.as_str(), &text[s.range.clone()]))
+            .collect();
+        assert!(spans.contains(&("ip", "10.0.0.5")), "{spans:?}");
+        assert!(spans.contains(&("user", "bob")), "{spans:?}");
+        assert!(spans.contains(&("domain", "evil.example.com")), "{spans:?}");
     }
 
     #[test]

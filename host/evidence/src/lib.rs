@@ -10,4 +10,4 @@ mod check;
 mod claims;
 
 pub use check::{Facts, Reason, Unsupported, check};
-pub use claims::{Claim, ClaimKind, claims};
+pub use claims::{Claim, ClaimKind, Span, claims, spans};

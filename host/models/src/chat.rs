@@ -105,11 +105,17 @@ impl ChatModel {
             .and_then(|v| v.to_string().ok())
             .cloned()
             .unwrap_or_else(|| architecture.clone());
-        let context = content
+        let mut context = content
             .metadata
             .get(&format!("{architecture}.context_length"))
             .and_then(|v| v.to_u32().ok())
             .unwrap_or(2048) as usize;
+        // candle's llama builds its rotary table for this many positions
+        // whatever the file says (SmolLM2 says 8192): past it a prompt
+        // fails deep in a tensor op instead of with a clear "too long".
+        if architecture == "llama" {
+            context = context.min(quantized_llama::MAX_SEQ_LEN);
+        }
         let tokenizer = crate::gguf_tokenizer::from_gguf(&content)?;
         let device = Device::Cpu;
         let weights = match architecture.as_str() {

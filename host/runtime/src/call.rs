@@ -70,6 +70,8 @@ pub struct RunInput {
     pub audit: Option<Arc<Recorder>>,
     /// The data folder, which `grants.files` folders are under.
     pub data_dir: PathBuf,
+    /// Whether prompts are anonymized before they reach the model.
+    pub anonymize: bool,
 }
 
 fn wit_trigger(trigger: Trigger) -> wit::Trigger {
@@ -119,7 +121,8 @@ pub async fn run(
             ),
             limits.host_calls,
         )
-        .with_audit(input.audit.clone()),
+        .with_audit(input.audit.clone())
+        .with_anonymize(input.anonymize),
     );
     let output = OutputCapture::new(limits.output_bytes);
     let wasi = call

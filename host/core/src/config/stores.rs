@@ -139,6 +139,10 @@ pub struct LlmConfig {
     pub retries: u32,
     /// Answer length when a skill does not say.
     pub max_tokens: u32,
+    /// Whether IPs, domains, user and host names in prompts are replaced
+    /// by placeholders before they reach the model (`auto`: for the
+    /// `openai` provider and for skills that ask).
+    pub anonymize: crate::anonymize::AnonymizeMode,
 }
 
 impl Default for LlmConfig {
@@ -155,6 +159,7 @@ impl Default for LlmConfig {
             total_timeout_ms: 600_000,
             retries: 2,
             max_tokens: 1_024,
+            anonymize: crate::anonymize::AnonymizeMode::Auto,
         }
     }
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use sc_core::CapabilityError;
+use sc_core::anonymize::Anonymizer;
+
 use sc_core::llm::{ChatOptions, ChatResponse, LlmBackend, Message, Role};
 use sc_state::audit::AuditEvent;
 
@@ -74,9 +76,36 @@ impl wit::Host for LlmState {
             json_mode: options.json_mode,
             json_schema: options.json_schema,
         };
+        // Identifying values leave as placeholders and come back in the
+        // answer; the mapping stays in this call.
+        let mut anonymizer = self.call.anonymize.then(Anonymizer::new);
+        let messages: Vec<Message> = match anonymizer.as_mut() {
+            Some(anonymizer) => messages
+                .into_iter()
+                .map(|m| Message::new(m.role, anonymizer.mask(&m.content)))
+                .collect(),
+            None => messages,
+        };
         let digest = prompt_digest(&messages);
         let result = self.backend.chat(messages, options).await;
-        // Only prompts that reached a model are worth a record.
+        if let Some(anonymizer) = &anonymizer
+            && !matches!(result, Err(CapabilityError::NotConfigured(_)))
+        {
+            // That it happened is recorded; what was replaced never is.
+            self.call.audit(AuditEvent {
+                action: "llm.anonymize".to_owned(),
+                outcome: if anonymizer.replaced() > 0 {
+                    "masked"
+                } else {
+                    "nothing_to_mask"
+                }
+                .to_owned(),
+                prompt_digest: Some(digest.clone()),
+                ..AuditEvent::default()
+            });
+        }
+        // Only prompts that reached a model are worth a record (of what
+        // the model saw and said: placeholders, when anonymized).
         if !matches!(result, Err(CapabilityError::NotConfigured(_))) {
             self.call.audit(AuditEvent {
                 action: "llm.chat".to_owned(),
@@ -94,8 +123,13 @@ impl wit::Host for LlmState {
             });
         }
         let answer: ChatResponse = result?;
+        let content = match &anonymizer {
+            Some(anonymizer) => anonymizer.unmask(&answer.content),
+            None => answer.content,
+        };
         Ok(wit::ChatResponse {
-            content: answer.content,
+            content,
+
             model: answer.model,
             prompt_tokens: answer.prompt_tokens,
             completion_tokens: answer.completion_tokens,

@@ -42,6 +42,8 @@ pub struct CallContext {
     host_calls: AtomicU64,
     host_call_limit: u64,
     audit: Option<Arc<Recorder>>,
+    /// Whether this run's prompts are anonymized (`llm.anonymize`).
+    pub anonymize: bool,
 }
 
 impl CallContext {
@@ -54,7 +56,14 @@ impl CallContext {
             host_calls: AtomicU64::new(0),
             host_call_limit,
             audit: None,
+            anonymize: false,
         }
+    }
+
+    /// Anonymizes this run's prompts when `on`.
+    pub fn with_anonymize(mut self, on: bool) -> Self {
+        self.anonymize = on;
+        self
     }
 
     /// Records auditable capability calls (model calls) through `recorder`.

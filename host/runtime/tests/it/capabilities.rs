@@ -365,3 +365,87 @@ async fn a_granted_folder_that_is_a_symlink_out_of_the_data_folder_fails_the_run
         "{reason}"
     );
 }
+
+/// A model that repeats the user message it received.
+async fn echo_model() -> sc_testkit::model::ScriptedModel {
+    sc_testkit::model::ScriptedModel::start(|messages| {
+        messages
+            .last()
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    })
+    .await
+}
+
+const IDENTIFYING: &str = "10.0.0.5 resolved evil.example.com, then logged on to host WIN-SRV01 as CORP\\alice on port 445";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_to_a_remote_model_carry_placeholders_and_answers_come_back_whole() {
+    let model = echo_model().await;
+    let base_url = model.base_url.clone();
+    let (_install, host) = probe_host("  llm: true\n", move |config| {
+        config.llm.provider = sc_core::config::LlmProvider::Openai;
+        config.llm.openai.base_url = base_url;
+    });
+    let report = probe(&host, json!({"capability": "llm", "prompt": IDENTIFYING})).await;
+    assert_eq!(
+        report.result["ok"], IDENTIFYING,
+        "the skill gets the values back"
+    );
+    let seen = model.requests()[0]["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        seen,
+        "IP_1 resolved DOMAIN_1, then logged on to host HOST_1 as CORP\\USER_1 on port 445"
+    );
+    let trail = host.audit().recent(20, None).expect("audit");
+    let anonymized = trail
+        .iter()
+        .find(|r| r.action == "llm.anonymize")
+        .expect("recorded that it happened");
+    assert_eq!(anonymized.outcome, "masked");
+    let text = serde_json::to_string(&trail).expect("JSON");
+    assert!(
+        !text.contains("10.0.0.5") && !text.contains("alice") && !text.contains("IP_1"),
+        "never the mapping: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymization_follows_the_config_and_the_skills_request() {
+    let model = echo_model().await;
+    // `off`: even a remote model sees the values.
+    let base_url = model.base_url.clone();
+    let (_install, host) = probe_host("  llm: true\n", move |config| {
+        config.llm.provider = sc_core::config::LlmProvider::Openai;
+        config.llm.openai.base_url = base_url;
+        config.llm.anonymize = sc_core::anonymize::AnonymizeMode::Off;
+    });
+    probe(&host, json!({"capability": "llm", "prompt": IDENTIFYING})).await;
+    assert!(
+        model.requests()[0].to_string().contains("10.0.0.5"),
+        "off means off"
+    );
+    // A skill that asks gets it on any provider.
+    let install = Install::with(&[]);
+    install.add_custom(
+        "probe",
+        "probe",
+        "anonymize_prompts: true\ngrants:\n  llm: true\n",
+    );
+    let mut config = install.config();
+    config.llm.provider = sc_core::config::LlmProvider::Openai;
+    config.llm.openai.base_url = model.base_url.clone();
+    config.llm.anonymize = sc_core::anonymize::AnonymizeMode::Auto;
+    let host = install.host_with(config);
+    let report = probe(&host, json!({"capability": "llm", "prompt": IDENTIFYING})).await;
+    assert_eq!(report.result["ok"], IDENTIFYING);
+    assert!(
+        model.requests()[1].to_string().contains("IP_1"),
+        "{}",
+        model.requests()[1]
+    );
+}
