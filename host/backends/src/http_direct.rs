@@ -215,6 +215,7 @@ impl DirectHttp {
             headers,
             body,
             truncated,
+            brokered: None,
         })
     }
 }

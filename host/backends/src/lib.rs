@@ -5,6 +5,7 @@
 //! stand-in. Each implements a backend trait of `sc-core`; [`open`] wires
 //! what the config asks for.
 
+pub mod enrichment;
 pub mod http_direct;
 pub mod json_mode;
 pub mod llm_embedded;
@@ -336,7 +337,10 @@ pub fn open(config: &Config) -> anyhow::Result<Backends> {
     let (rag, rag_description) = open_rag(config, &llm)?;
     let http: Arc<dyn sc_core::http::HttpBackend> = match config.http.provider {
         HttpProvider::None => Arc::new(unconfigured::Unconfigured),
-        HttpProvider::Direct => Arc::new(http_direct::DirectHttp::new(&config.http)?),
+        HttpProvider::Direct => Arc::new(enrichment::EnrichmentBroker::new(
+            http_direct::DirectHttp::new(&config.http)?,
+            &config.http.enrichment,
+        )),
     };
     Ok(Backends {
         db,

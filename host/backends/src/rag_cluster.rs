@@ -308,13 +308,13 @@ impl ClusterRag {
     }
 }
 
-/// Documents of `categories` that have not expired.
-fn retrievable(categories: &[String]) -> Value {
+/// Documents of `categories` that have not expired by `as_of`.
+fn retrievable(categories: &[String], as_of: &str) -> Value {
     json!({"bool": {"filter": [
         {"terms": {"category": categories}},
         {"bool": {"minimum_should_match": 1, "should": [
             {"bool": {"must_not": {"exists": {"field": "valid_until"}}}},
-            {"range": {"valid_until": {"gt": "now"}}}
+            {"range": {"valid_until": {"gt": as_of}}}
         ]}}
     ]}})
 }
@@ -416,13 +416,14 @@ impl RagBackend for ClusterRag {
             .collect())
     }
 
-    async fn retrieve(
+    async fn retrieve_as_of(
         &self,
         query: &str,
         k: u32,
         categories: &[String],
+        as_of: &str,
     ) -> Result<Retrieval, CapabilityError> {
-        let filter = retrievable(categories);
+        let filter = retrievable(categories, as_of);
         if let Some(mut vectors) =
             embed_or_none(self.embedder.as_ref(), vec![query.to_owned()]).await?
             && !vectors.is_empty()
@@ -534,7 +535,7 @@ mod tests {
 
     #[test]
     fn each_cluster_gets_its_own_knn_request() {
-        let filter = retrievable(&["baseline".to_owned()]);
+        let filter = retrievable(&["baseline".to_owned()], "2026-01-01T00:00:00Z");
         let os = rag(VectorFlavor::OpenSearch).knn_request(&[0.5, 0.5], 3, &filter);
         assert_eq!(os["query"]["knn"]["embedding"]["k"], 3);
         assert_eq!(os["query"]["knn"]["embedding"]["filter"], filter);

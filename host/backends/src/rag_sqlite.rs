@@ -268,13 +268,14 @@ impl RagBackend for SqliteRag {
         .await
     }
 
-    async fn retrieve(
+    async fn retrieve_as_of(
         &self,
         query: &str,
         k: u32,
         categories: &[String],
+        as_of: &str,
     ) -> Result<Retrieval, CapabilityError> {
-        let now = now_utc();
+        let now = as_of.to_owned();
         let categories = categories.to_vec();
         if let Some(mut vectors) =
             embed_or_none(self.embedder.as_ref(), vec![query.to_owned()]).await?
@@ -474,6 +475,17 @@ mod tests {
                 .await
                 .expect("retrieve");
             assert!(found.hits.is_empty());
+            // A replay of 1999 still sees it: it was valid then.
+            let replayed = rag
+                .retrieve_as_of(
+                    "ssh logins",
+                    5,
+                    &["baseline".to_owned()],
+                    "1999-12-31T00:00:00Z",
+                )
+                .await
+                .expect("retrieve");
+            assert_eq!(replayed.hits.len(), 1);
         });
     }
 

@@ -62,6 +62,45 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Whether the body was cut.
     pub truncated: bool,
+    /// What the enrichment broker did, for requests to a provider.
+    pub brokered: Option<Brokered>,
+}
+
+/// How the enrichment broker handled a request to a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brokered {
+    /// The provider's name (`http.enrichment.providers`).
+    pub provider: String,
+    /// What happened.
+    pub outcome: BrokerOutcome,
+}
+
+/// What the enrichment broker did with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerOutcome {
+    /// Sent to the provider, which answered.
+    Sent,
+    /// Answered from the cache, `age_secs` old.
+    Cached {
+        /// Seconds since the provider gave the answer.
+        age_secs: u64,
+    },
+    /// Not sent: the provider's quota is spent for now.
+    RateLimited {
+        /// Seconds until a request may go out again.
+        retry_after_secs: u64,
+    },
+}
+
+impl BrokerOutcome {
+    /// The word the audit trail and the response header use.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Cached { .. } => "cached",
+            Self::RateLimited { .. } => "rate-limited",
+        }
+    }
 }
 
 /// Answers whether a host name is granted (for redirect targets).
@@ -77,4 +116,11 @@ pub trait HttpBackend: Send + Sync {
         request: Request,
         allowed: &HostCheck,
     ) -> Result<Response, CapabilityError>;
+
+    /// The enrichment provider `url` belongs to, when a broker stands in
+    /// front of this client.
+    fn provider_of(&self, url: &str) -> Option<String> {
+        let _ = url;
+        None
+    }
 }

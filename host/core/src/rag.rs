@@ -82,12 +82,25 @@ pub trait RagBackend: Send + Sync {
     /// The categories that hold documents.
     async fn categories(&self) -> Result<Vec<String>, CapabilityError>;
     /// Retrieves the `k` best matches among documents in `categories` (never
-    /// empty: the requested category, or every category the skill may use).
+    /// empty: the requested category, or every category the skill may use)
+    /// that are still valid now.
     async fn retrieve(
         &self,
         query: &str,
         k: u32,
         categories: &[String],
+    ) -> Result<Retrieval, CapabilityError> {
+        self.retrieve_as_of(query, k, categories, &now_utc()).await
+    }
+    /// [`RagBackend::retrieve`] as of `as_of` (the form of [`now_utc`]): a
+    /// run replaying past telemetry sees the documents valid at its `now`,
+    /// such as the baselines computed for that time.
+    async fn retrieve_as_of(
+        &self,
+        query: &str,
+        k: u32,
+        categories: &[String],
+        as_of: &str,
     ) -> Result<Retrieval, CapabilityError>;
 }
 

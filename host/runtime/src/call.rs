@@ -122,7 +122,8 @@ pub async fn run(
             limits.host_calls,
         )
         .with_audit(input.audit.clone())
-        .with_anonymize(input.anonymize),
+        .with_anonymize(input.anonymize)
+        .with_now(input.now),
     );
     let output = OutputCapture::new(limits.output_bytes);
     let wasi = call

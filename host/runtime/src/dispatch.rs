@@ -326,8 +326,8 @@ impl SkillHost {
 }
 
 /// What a skill reads through `config.get`: its own `skills.settings.<id>`,
-/// and the shared `detection` section under the key `detection` unless its
-/// own settings set that key.
+/// and the shared `detection` and `http.enrichment` sections under the keys
+/// `detection` and `enrichment` unless its own settings set them.
 fn skill_settings(config: &Config, skill: &str) -> BTreeMap<String, Value> {
     let mut settings = config
         .skills
@@ -339,6 +339,11 @@ fn skill_settings(config: &Config, skill: &str) -> BTreeMap<String, Value> {
         && let Ok(detection) = serde_json::to_value(&config.detection)
     {
         settings.insert("detection".to_owned(), detection);
+    }
+    if !settings.contains_key("enrichment")
+        && let Ok(enrichment) = serde_json::to_value(&config.http.enrichment)
+    {
+        settings.insert("enrichment".to_owned(), enrichment);
     }
     settings
 }

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod model;
+pub mod reputation;
 pub mod stores;
 
 use std::path::{Path, PathBuf};

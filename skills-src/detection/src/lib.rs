@@ -12,6 +12,7 @@ pub mod discover;
 pub mod net;
 pub mod observe;
 pub mod records;
+pub mod scope;
 pub mod settings;
 pub mod stats;
 

@@ -15,11 +15,10 @@ use securityclaw_sdk::{
 };
 
 mod databases;
-mod scope;
 mod sparse;
 
 use databases::{Databases, Place};
-use scope::Scope;
+use sc_detection::scope::{self, Scope};
 
 /// The most addresses one run looks up.
 pub const MAX_ADDRESSES: usize = 25;

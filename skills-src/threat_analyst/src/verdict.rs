@@ -65,7 +65,6 @@ fn half() -> f64 {
     0.5
 }
 
-
 /// How the verdict was reached and checked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Provenance {
@@ -222,7 +221,6 @@ pub fn by_rules(
             Conclusion::Suspicious,
             if signals.alerts > 0 { 0.7 } else { 0.55 },
             format!("rule {}: {entity} {what}{volume}{alerts}", kind.as_str()),
-
             "review the connections and confirm with the host's owner",
             cite("incident"),
         )
@@ -309,7 +307,6 @@ pub fn prompt(evidence: &Evidence, subject: &str) -> String {
          \"reasoning\": \"…\", \"mitre\": {{\"tactics\": [\"TA…\"], \"techniques\": [\"T…\"]}}, \
          \"recommended_action\": \"…\", \"evidence\": [{{\"item\": \"E1\", \"claim\": \"…\"}}]}}\n{}",
         llm::data_block("evidence", &data)
-
     )
 }
 

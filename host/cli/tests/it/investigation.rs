@@ -13,13 +13,15 @@ use serde_json::{Value, json};
 use sc_testkit::model::{ScriptedModel, split_data_blocks, texts};
 use sc_testkit::{Install, datasets_dir};
 
-const SKILLS: [&str; 6] = [
+const SKILLS: [&str; 8] = [
     "fields_baseliner",
     "network_baseliner",
     "anomaly_detector",
     "beacon_detector",
     "anomaly_triage",
     "threat_analyst",
+    "opensearch_querier",
+    "baseline_querier",
 ];
 const SCANNER: &str = "10.0.2.112";
 /// After the capture (relative Zeek times: the first minutes of 1970).
@@ -311,4 +313,113 @@ async fn the_embedded_model_gives_a_checked_verdict_unmoved_by_injection() {
         second["verdict"], first["verdict"],
         "injection moved the verdict: {second}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queriers_answer_from_the_replayed_scan() {
+    let install = Install::with(&SKILLS);
+    let data = store(&install, "queried", "update.example.com", "Mozilla/5.0");
+    let none = "llm:\n  provider: none\n";
+    // A question read by its words: the scanner's web connections.
+    let asked = ok(&sc_host(
+        &install,
+        &data,
+        none,
+        &[
+            "dispatch",
+            "opensearch_querier",
+            "--param",
+            "question=which hosts did 10.0.2.112 connect to on port 80 in the last 2 hours",
+            "--now",
+            NOW,
+        ],
+    ));
+    assert_eq!(asked["status"], "ok", "{asked}");
+    let result = &asked["result"];
+    assert_eq!(result["planner"], "words");
+    assert_eq!(
+        result["total"], 30,
+        "the capture's 30 connections to port 80: {result}"
+    );
+    let dsl = result["searches"][0]["dsl"].to_string();
+    assert!(
+        dsl.contains("10.0.2.112") && dsl.contains(r#"{"terms":{"destination.port":[80]}}"#),
+        "{dsl}"
+    );
+    // Structured parameters, as from the CLI: its DNS lookup.
+    let dns = ok(&sc_host(
+        &install,
+        &data,
+        none,
+        &[
+            "dispatch",
+            "opensearch_querier",
+            "--param",
+            "ip=10.0.2.112",
+            "--param",
+            "kind=dns",
+            "--param",
+            "from=1970-01-01T00:00:00Z",
+            "--param",
+            "to=1970-01-01T01:00:00Z",
+            "--now",
+            NOW,
+        ],
+    ));
+    assert_eq!(dns["result"]["total"], 1, "{dns}");
+    assert_eq!(
+        dns["result"]["searches"][0]["hits"][0]["source"]["dns"]["question"]["name"],
+        "update.example.com"
+    );
+
+    // No baseline yet: said plainly. After a baseline run: its provenance and age.
+    let before = ok(&sc_host(
+        &install,
+        &data,
+        none,
+        &[
+            "dispatch",
+            "baseline_querier",
+            "--param",
+            "entity=10.0.2.112",
+            "--now",
+            NOW,
+        ],
+    ));
+    assert_eq!(before["status"], "no_data", "{before}");
+    assert!(
+        before["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("no baseline covers 10.0.2.112"))
+    );
+    let baselined = ok(&sc_host(
+        &install,
+        &data,
+        none,
+        &["dispatch", "network_baseliner", "--now", NOW],
+    ));
+    assert_eq!(baselined["status"], "ok", "{baselined}");
+    let after = ok(&sc_host(
+        &install,
+        &data,
+        none,
+        &[
+            "dispatch",
+            "baseline_querier",
+            "--param",
+            "entity=10.0.2.112",
+            "--now",
+            NOW,
+        ],
+    ));
+    assert_eq!(after["status"], "ok", "{baselined}\n{after}");
+    let baselines = after["result"]["baselines"].as_array().expect("baselines");
+    assert!(!baselines.is_empty());
+    assert!(
+        baselines
+            .iter()
+            .all(|b| b["window"]["end"].is_string() && b["age_hours"].is_number()),
+        "{after}"
+    );
+    assert_eq!(after["result"]["recent"]["groups"][0]["connections"], 41);
 }

@@ -7,5 +7,6 @@ mod datasets;
 mod detection;
 mod geoip;
 mod investigation;
+mod reputation;
 
 mod ingest;

@@ -7,6 +7,7 @@
 //! the binary behaves the same from any working directory.
 
 mod detection;
+mod enrichment;
 mod load;
 mod stores;
 mod validate;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use detection::{DetectionConfig, EntityGranularity};
+pub use enrichment::{EnrichmentConfig, EnrichmentProvider};
 pub use load::{env_name, load};
 pub use stores::*;
 
@@ -218,6 +220,8 @@ pub struct HttpConfig {
     /// resolves to such an address is refused, so a grant cannot be turned
     /// against the machine's own network.
     pub allow_private_addresses: bool,
+    /// The reputation providers behind the enrichment broker.
+    pub enrichment: EnrichmentConfig,
 }
 
 impl Default for HttpConfig {
@@ -227,6 +231,7 @@ impl Default for HttpConfig {
             timeout_ms: 10_000,
             max_body_bytes: 1 << 20,
             allow_private_addresses: false,
+            enrichment: EnrichmentConfig::default(),
         }
     }
 }

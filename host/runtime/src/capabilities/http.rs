@@ -1,10 +1,14 @@
 //! The `http` capability: outbound requests to the hosts in
-//! `grants.http.hosts` only, redirects included.
+//! `grants.http.hosts` only, redirects included. Requests to a reputation
+//! provider go through the enrichment broker and are accounted per skill in
+//! the audit trail (`enrichment.<provider>`: sent with the status, cached,
+//! rate-limited, failed), never with the URL (it may carry a key).
 
 use std::sync::Arc;
 
 use sc_core::CapabilityError;
-use sc_core::http::{HttpBackend, Method, Request};
+use sc_core::http::{BrokerOutcome, HttpBackend, Method, Request};
+use sc_state::audit::AuditEvent;
 
 use super::CallContext;
 use crate::bindings::securityclaw::skill::http as wit;
@@ -92,9 +96,27 @@ impl wit::Host for HttpState {
             body: request.body,
             timeout_ms: request.timeout_ms,
         };
+        let provider = self.backend.provider_of(&request.url);
         let call = self.call.clone();
         let granted = move |host: &str| call.grants.http_host(host).is_ok();
-        let response = self.backend.send(request, &granted).await?;
+        let response = self.backend.send(request, &granted).await;
+        if let Some(provider) = provider {
+            let outcome = match &response {
+                Ok(r) => match &r.brokered {
+                    Some(b) if b.outcome == BrokerOutcome::Sent => format!("sent:{}", r.status),
+                    Some(b) => b.outcome.as_str().to_owned(),
+                    None => format!("sent:{}", r.status),
+                },
+                Err(CapabilityError::Timeout) => "timeout".to_owned(),
+                Err(_) => "failed".to_owned(),
+            };
+            self.call.audit(AuditEvent {
+                action: format!("enrichment.{provider}"),
+                outcome,
+                ..AuditEvent::default()
+            });
+        }
+        let response = response?;
         Ok(wit::Response {
             status: response.status,
             headers: response.headers,

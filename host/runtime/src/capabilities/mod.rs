@@ -44,6 +44,9 @@ pub struct CallContext {
     audit: Option<Arc<Recorder>>,
     /// Whether this run's prompts are anonymized (`llm.anonymize`).
     pub anonymize: bool,
+    /// The run's `now` (UTC, whole seconds, RFC 3339): what it retrieves is
+    /// what was valid then, so a replay sees its own baselines.
+    pub now: String,
 }
 
 impl CallContext {
@@ -57,7 +60,14 @@ impl CallContext {
             host_call_limit,
             audit: None,
             anonymize: false,
+            now: sc_core::rag::now_utc(),
         }
+    }
+
+    /// Sets the run's `now`.
+    pub fn with_now(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
+        self.now = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self
     }
 
     /// Anonymizes this run's prompts when `on`.

@@ -71,7 +71,10 @@ impl wit::Host for RagState {
                 CapabilityError::InvalidInput(format!("k must be 1..={MAX_K}, not {k}")).into(),
             );
         }
-        let found = self.backend.retrieve(&query, k, &categories).await?;
+        let found = self
+            .backend
+            .retrieve_as_of(&query, k, &categories, &self.call.now)
+            .await?;
         Ok(wit::Retrieval {
             path: match found.path {
                 RetrievalPath::Vector => wit::RetrievalPath::Vector,
