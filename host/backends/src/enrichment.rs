@@ -375,7 +375,7 @@ mod tests {
         }
     }
 
-    fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+    fn run<T>(future: impl Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime")

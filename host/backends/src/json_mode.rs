@@ -95,7 +95,9 @@ pub async fn chat_checked(
             Ok(second)
         }
         Err(problem) => Err(CapabilityError::InvalidOutput(format!(
-            "the model's answer is not the JSON asked for, even after a corrective retry: {problem}"
+            "the model's answer is not the JSON asked for, even after a corrective retry: {problem} (it began {:?}, {} tokens)",
+            second.content.chars().take(160).collect::<String>(),
+            second.completion_tokens
         ))),
     }
 }

@@ -2,7 +2,9 @@
 //! Stratosphere Lab (CTU Prague) mixed day 011 (goal ≤ 60 s on two cores
 //! with no model), one `anomaly_detector` run and one `beacon_detector` run
 //! over 1M events in the embedded store (goal ≤ 1 s each), and one
-//! `anomaly_triage` run over 10,000 new results. Needs `just skills` and
+//! `anomaly_triage` run over 10,000 new results, and one `threat_analyst`
+//! verdict without a model on a host of those 1M events (goal ≤ 200 ms).
+//! Needs `just skills` and
 //! the optimized binary cargo builds for benches.
 
 use std::path::Path;
@@ -18,12 +20,13 @@ use sc_core::run::{RunRequest, Trigger};
 use sc_runtime::SkillHost;
 use sc_testkit::bench::install;
 
-const SKILLS: [&str; 5] = [
+const SKILLS: [&str; 6] = [
     "fields_baseliner",
     "network_baseliner",
     "anomaly_detector",
     "beacon_detector",
     "anomaly_triage",
+    "threat_analyst",
 ];
 
 fn eval_011(dir: &Path) {
@@ -160,6 +163,10 @@ fn store_runs(dir: &Path, events: usize) {
             .collect();
         host.backends().db.bulk_index("securityclaw-anomaly-results", results).await.expect("results");
         timed(&host, "anomaly_triage", end, json!({"lag_seconds": 0})).await;
+        // The analyst without a model on one beaconing host of the same
+        // store: its flows, DNS, alerts and baselines over the day, and a
+        // verdict by the rules (goal ≤ 200 ms).
+        timed(&host, "threat_analyst", end, json!({"entity": "10.0.0.7"})).await;
     });
 }
 

@@ -1,8 +1,14 @@
 //! Investigation benchmarks (`just bench`): `geoip_lookup` of 25 addresses
 //! over the pulled DB-IP databases and ASN table (the first run, then the
 //! median of the next ten; the skill reports how much of a run opened the
-//! databases and how much looked addresses up). Needs `just skills` and the
-//! GeoIP databases (`just test-deps` pulls them).
+//! databases and how much looked addresses up), and `threat_analyst`
+//! verdicts by the embedded default chat model on the incidents of three
+//! Slips captures replayed by `sc-host eval` (wall time per verdict, the
+//! model's tokens per second, the share that passed the evidence check on
+//! the first answer).
+//! `threat_analyst` without a model over 1M events is in the detection
+//! bench, beside the store it reads. Needs `just skills` and the GeoIP
+//! databases and models (`just test-deps` pulls them).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,8 +50,136 @@ const ADDRESSES: [&str; 25] = [
     "2001:4860:4860::8888",
 ];
 
+/// `sc-host` (the optimized build) with `config` YAML, on `data`.
+fn sc_host(dir: &std::path::Path, data: &std::path::Path, config: &str, args: &[&str]) -> Value {
+    let path = dir.join("analyst.yaml");
+    std::fs::write(
+        &path,
+        format!("skills_dir: {}\n{config}", dir.join("skills").display()),
+    )
+    .expect("config");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sc-host"))
+        .arg("--config")
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--log-level", "error"])
+        .args(args)
+        .output()
+        .expect("run sc-host");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+}
+
+/// Embedded-model verdicts on the incidents escalated from three replayed
+/// captures (up to three each): wall time per verdict, the model's speed,
+/// and the share that passed the evidence check on the first answer.
+fn embedded_verdicts(dir: &std::path::Path) {
+    const NOW: &str = "2100-01-01T00:00:00Z";
+    install(
+        &dir.join("skills"),
+        &[
+            "fields_baseliner",
+            "network_baseliner",
+            "anomaly_detector",
+            "beacon_detector",
+            "anomaly_triage",
+            "threat_analyst",
+        ],
+    );
+    let chat = sc_models::catalog::DEFAULT_CHAT;
+    sc_testkit::pulled_model(chat);
+    let none = "llm:\n  provider: none\n";
+    let config = format!(
+        "llm:\n  provider: embedded\n  first_token_timeout_ms: 900000\n  total_timeout_ms: 900000\n  embedded:\n    chat_model: {chat}\n    dir: {}\n",
+        sc_testkit::models_dir().display()
+    );
+    let (mut verdicts, mut by_model, mut first_try, mut seconds, mut answer_tokens, mut model_s) =
+        (0, 0, 0, 0.0, 0.0, 0.0);
+    for capture in [
+        "slips/port-scans/horizontal",
+        "slips/port-scans/vertical",
+        "slips/test9-mixed-zeek-dir",
+    ] {
+        let kept = dir.join("kept").join(capture.replace('/', "_"));
+        let path = sc_testkit::datasets_dir().join(capture);
+        sc_host(
+            dir,
+            &dir.join("eval"),
+            none,
+            &[
+                "eval",
+                path.to_str().expect("path"),
+                "--keep-data",
+                kept.to_str().expect("path"),
+            ],
+        );
+        let data = std::fs::read_dir(&kept)
+            .expect("kept")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.is_dir())
+            .expect("a kept store");
+        let started = Instant::now();
+        // Past every capture's end, so each incident's window is read whole.
+        let report = sc_host(
+            dir,
+            &data,
+            &config,
+            &[
+                "dispatch",
+                "threat_analyst",
+                "--param",
+                "max_incidents=3",
+                "--now",
+                NOW,
+            ],
+        );
+        seconds += started.elapsed().as_secs_f64();
+        for analysis in report["result"]["analyses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let check = &analysis["check"];
+            verdicts += 1;
+            if check["source"] == "model" {
+                by_model += 1;
+                first_try += usize::from(check["passed_first_try"] == true);
+                answer_tokens += check["usage"]["completion_tokens"]
+                    .as_f64()
+                    .unwrap_or_default();
+                model_s += check["usage"]["model_ms"].as_f64().unwrap_or_default() / 1e3;
+            }
+            println!(
+                "  {capture}: {} {} ({}; first try: {})",
+                analysis["entity"], analysis["verdict"], check["source"], check["passed_first_try"]
+            );
+        }
+    }
+    let per = |x: f64, n: usize| if n > 0 { x / n as f64 } else { 0.0 };
+    println!(
+        "{:<48} {:>8.1} s  ({chat}: {:.1} answer tokens/s; {by_model} of {verdicts} verdicts by the model, {first_try} passed the evidence check first try)",
+        "threat_analyst verdict, embedded model, mean",
+        per(seconds, verdicts),
+        if model_s > 0.0 {
+            answer_tokens / model_s
+        } else {
+            0.0
+        },
+    );
+}
+
 fn main() {
     let full = std::env::args().any(|arg| arg == "--bench");
+    if full {
+        let dir = tempfile::tempdir().expect("tempdir");
+        embedded_verdicts(dir.path());
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     install(&dir.path().join("skills"), &["geoip_lookup"]);
     let mut config = Config {

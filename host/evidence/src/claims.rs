@@ -199,7 +199,7 @@ fn range_of(text: &str, part: &str) -> Range<usize> {
 /// A key or word that names a user or a host (`user`, `"user.name":`,
 /// `TargetUserName`, `hostname`).
 fn names(word: &str) -> Option<ClaimKind> {
-    let word = word.trim_end_matches(|c| matches!(c, ':' | '.' | '"' | '\''));
+    let word = word.trim_end_matches([':', '.', '"', '\'']);
     let last = word.rsplit('.').next().unwrap_or(word);
     let key = if last == "name" {
         word.rsplit('.').nth(1).unwrap_or(word)
@@ -213,7 +213,7 @@ fn names(word: &str) -> Option<ClaimKind> {
         || key == "user_name"
     {
         Some(ClaimKind::User)
-    } else if HOST_WORDS.iter().any(|w| key == *w) {
+    } else if HOST_WORDS.contains(&key) {
         Some(ClaimKind::Host)
     } else {
         None

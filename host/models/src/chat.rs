@@ -48,6 +48,15 @@ pub struct Turn {
     pub content: String,
 }
 
+/// How much a token just generated is held back from coming again, over
+/// the last [`REPEAT_WINDOW`] tokens: greedy decoding of a small model
+/// otherwise falls into a loop (a sentence repeated until the token limit,
+/// inside a JSON string that then never closes). 1.1 is llama.cpp's
+/// long-standing default and within Qwen's recommended range.
+const REPEAT_PENALTY: f32 = 1.1;
+/// Tokens the repeat penalty looks back over.
+const REPEAT_WINDOW: usize = 64;
+
 /// How to generate.
 #[derive(Debug, Clone)]
 pub struct Generation {
@@ -244,6 +253,10 @@ impl ChatModel {
                 .weights
                 .forward(&input, tokens.len() + generated.len() - 1)
                 .and_then(|l| l.squeeze(0))
+                .and_then(|l| {
+                    let recent = &generated[generated.len().saturating_sub(REPEAT_WINDOW)..];
+                    candle_transformers::utils::apply_repeat_penalty(&l, REPEAT_PENALTY, recent)
+                })
                 .map_err(format)?;
             next = sampler.sample(&logits).map_err(format)?;
         }

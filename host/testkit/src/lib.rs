@@ -194,7 +194,6 @@ pub fn pulled_model(id: &str) -> PathBuf {
 }
 
 /// The GeoIP databases of the catalog (`sc-host models pull geoip`),
-
 /// pulled into the test models cache once per test process (a no-op when
 /// they are there); answers their folder.
 pub fn geoip_databases() -> PathBuf {

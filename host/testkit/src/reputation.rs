@@ -79,15 +79,18 @@ fn count(counts: &Counts, provider: &'static str) {
     }
 }
 
-fn keyed(headers: &HeaderMap, name: &str) -> Result<(), Response> {
+/// The providers' answer to a missing or wrong key, when it is one.
+fn refused(headers: &HeaderMap, name: &str) -> Option<Response> {
     if headers.get(name).and_then(|v| v.to_str().ok()) == Some(KEY) {
-        return Ok(());
+        return None;
     }
-    Err((
-        StatusCode::UNAUTHORIZED,
-        axum::Json(json!({"errors": [{"detail": "Authentication failed.", "status": 401}]})),
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"errors": [{"detail": "Authentication failed.", "status": 401}]})),
+        )
+            .into_response(),
     )
-        .into_response())
 }
 
 async fn abuseipdb(
@@ -96,7 +99,7 @@ async fn abuseipdb(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     count(&counts, "abuseipdb");
-    if let Err(refused) = keyed(&headers, "key") {
+    if let Some(refused) = refused(&headers, "key") {
         return refused;
     }
     let ip = query.get("ipAddress").cloned().unwrap_or_default();
@@ -129,7 +132,7 @@ async fn otx(
     Path((family, ip)): Path<(String, String)>,
 ) -> Response {
     count(&counts, "otx");
-    if let Err(refused) = keyed(&headers, "x-otx-api-key") {
+    if let Some(refused) = refused(&headers, "x-otx-api-key") {
         return refused;
     }
     let pulses = match ip.as_str() {
@@ -157,7 +160,7 @@ async fn virustotal(
     Path(ip): Path<String>,
 ) -> Response {
     count(&counts, "virustotal");
-    if let Err(refused) = keyed(&headers, "x-apikey") {
+    if let Some(refused) = refused(&headers, "x-apikey") {
         return refused;
     }
     let malicious = match ip.as_str() {

@@ -238,6 +238,7 @@ fn analyse(
                     attempts: 0,
                     unsupported: Vec::new(),
                     note: Some(note),
+                    usage: None,
                 },
             )
         }

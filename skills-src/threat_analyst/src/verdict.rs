@@ -82,6 +82,21 @@ pub struct Provenance {
     /// Why the model was not used, when it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Model usage over the attempts: prompt and answer tokens, and the
+    /// calls' wall time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// What the model calls of one verdict cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Usage {
+    /// Tokens read.
+    pub prompt_tokens: u32,
+    /// Tokens written.
+    pub completion_tokens: u32,
+    /// Wall time of the calls, in milliseconds.
+    pub model_ms: u32,
 }
 
 /// The JSON Schema the model's answer must match.
@@ -357,11 +372,16 @@ pub fn by_model(
         attempts: 0,
         unsupported: Vec::new(),
         note: None,
+        usage: None,
     };
     for attempt in 1..=2 {
         let reply = llm::chat(&messages, &options)?;
         provenance.attempts = attempt;
         provenance.model = Some(reply.model.clone());
+        let usage = provenance.usage.get_or_insert_with(Usage::default);
+        usage.prompt_tokens += reply.prompt_tokens;
+        usage.completion_tokens += reply.completion_tokens;
+        usage.model_ms += reply.latency_ms;
         let answer: Answer = serde_json::from_str(&reply.content).map_err(|e| {
             CapabilityError::InvalidOutput(format!("the verdict does not match its schema: {e}"))
         })?;
