@@ -5,6 +5,7 @@
 //! crate: nothing in the product depends on it.
 
 pub mod bench;
+pub mod maxmind;
 pub mod model;
 pub mod reputation;
 pub mod stores;

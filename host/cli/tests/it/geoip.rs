@@ -1,11 +1,13 @@
 //! `geoip_lookup` as a component in the real host: the databases `sc-host
 //! models pull geoip` installs, read through the skill's read-only `geoip`
 //! folder; MaxMind's official test databases; a corrupt file; and the
-//! answers cached in the agent's memory.
+//! answers cached in the agent's memory; `geoip_updater` refreshing
+//! MaxMind databases with a licence key.
 
 use serde_json::{Value, json};
 
 use sc_core::run::RunStatus;
+use sc_testkit::maxmind::{LICENSE_KEY, MaxMindDownloads};
 use sc_testkit::{Install, dispatch, geoip_databases, link_files, maxmind_test_data};
 
 fn answer<'a>(result: &'a Value, input: &str) -> &'a Value {
@@ -101,4 +103,67 @@ async fn maxmind_databases_are_preferred_and_a_corrupt_one_is_named() {
         problems.contains("GeoIP2-ISP.mmdb is not a usable MaxMind database"),
         "{problems}"
     );
+}
+
+/// `geoip_updater` with a licence key, against a stand-in of MaxMind's
+/// download endpoint serving MaxMind's test database: installed after its
+/// checksum is checked and then used by `geoip_lookup`; a download whose
+/// checksum does not match changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_licence_key_refreshes_maxmind_databases_and_a_bad_download_changes_nothing() {
+    let database = std::fs::read(maxmind_test_data().join("test-data/GeoIP2-City-Test.mmdb"))
+        .expect("MaxMind's test database");
+    let downloads = MaxMindDownloads::start(&database).await;
+    let install = Install::with(&["geoip_lookup", "geoip_updater"]);
+    let manifest = install.skills_dir().join("geoip_updater/instruction.md");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let granted = "hosts: [download.maxmind.com, mm-prod-geoip-databases.a2649acb697e2c09b632799562c076f2.r2.cloudflarestorage.com]";
+    assert!(text.contains(granted), "the shipped grants changed");
+    std::fs::write(&manifest, text.replace(granted, "hosts: [localhost]")).expect("manifest");
+    let config = install.write_config(&format!(
+        "http:\n  provider: direct\n  allow_private_addresses: true\n  max_body_bytes: 104857600\nskills:\n  settings:\n    geoip_updater:\n      download_url: {}\n",
+        downloads.url
+    ));
+    let sc_host = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sc-host"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--log-level", "error"])
+            .args(args)
+            .env("SC_SECRET_MAXMIND_LICENSE_KEY", LICENSE_KEY)
+            .env_remove("SC_SKILLS_DIR")
+            .env_remove("SC_DATA_DIR")
+            .output()
+            .expect("run sc-host");
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        (report, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+
+    let (refreshed, stderr) = sc_host(&["dispatch", "geoip_updater"]);
+    assert_eq!(refreshed["status"], "ok", "{refreshed} {stderr}");
+    let editions = &refreshed["result"]["editions"];
+    assert_eq!(editions[0]["status"], "installed", "{refreshed}");
+    assert_eq!(editions[1]["edition"], "GeoLite2-ASN");
+    assert_eq!(
+        editions[1]["status"], "failed",
+        "not in the account: {refreshed}"
+    );
+    let installed = install.data_dir().join("geoip/GeoLite2-City.mmdb");
+    assert_eq!(std::fs::read(&installed).expect("installed"), database);
+    let (located, _) = sc_host(&["dispatch", "geoip_lookup", "--param", "ip=81.2.69.142"]);
+    assert_eq!(
+        answer(&located["result"], "81.2.69.142")["city"],
+        "London",
+        "{located}"
+    );
+
+    // The next download's checksum does not match: nothing changes, and
+    // the key is never shown.
+    downloads.lie_about_the_checksum();
+    let (failed, stderr) = sc_host(&["dispatch", "geoip_updater", "--param", "force=true"]);
+    let said = format!("{failed} {stderr}");
+    assert_eq!(failed["status"], "error", "{said}");
+    assert!(said.contains("sha256") && said.contains("kept"), "{said}");
+    assert!(!said.contains(LICENSE_KEY), "{said}");
+    assert_eq!(std::fs::read(&installed).expect("kept"), database);
 }
