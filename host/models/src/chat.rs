@@ -33,6 +33,9 @@ pub struct ChatModel {
     weights: Weights,
     tokenizer: Tokenizer,
     stop: Vec<u32>,
+    /// Whether a token is a word the repeat penalty holds back (see
+    /// [`ChatModel::is_word`]), by token id, filled as tokens are generated.
+    words: std::collections::HashMap<u32, bool>,
     /// What the GGUF metadata calls the model.
     pub name: String,
     /// Context length the model was trained for.
@@ -48,13 +51,13 @@ pub struct Turn {
     pub content: String,
 }
 
-/// How much a token just generated is held back from coming again, over
-/// the last [`REPEAT_WINDOW`] tokens: greedy decoding of a small model
+/// How much a word just generated is held back from coming again, over
+/// the last [`REPEAT_WINDOW`] words: greedy decoding of a small model
 /// otherwise falls into a loop (a sentence repeated until the token limit,
 /// inside a JSON string that then never closes). 1.1 is llama.cpp's
 /// long-standing default and within Qwen's recommended range.
 const REPEAT_PENALTY: f32 = 1.1;
-/// Tokens the repeat penalty looks back over.
+/// Words the repeat penalty looks back over.
 const REPEAT_WINDOW: usize = 64;
 
 /// How to generate.
@@ -151,8 +154,21 @@ impl ChatModel {
             weights,
             tokenizer,
             stop,
+            words: std::collections::HashMap::new(),
             name,
             context,
+        })
+    }
+
+    /// Does `token` hold a letter? Only words are held back from repeating:
+    /// JSON's punctuation (`"`, `{`, `":`) and digits (an address cited
+    /// twice) must come back as often as the answer needs them.
+    fn is_word(&mut self, token: u32) -> bool {
+        let tokenizer = &self.tokenizer;
+        *self.words.entry(token).or_insert_with(|| {
+            tokenizer
+                .decode(&[token], false)
+                .is_ok_and(|text| text.chars().any(char::is_alphabetic))
         })
     }
 
@@ -217,6 +233,7 @@ impl ChatModel {
         let prompt_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let mut generated: Vec<u32> = Vec::new();
+        let mut words: Vec<u32> = Vec::new();
         let mut emitted = 0;
         let past = |deadline: Option<Instant>| deadline.is_some_and(|d| Instant::now() > d);
         let mut timed_out = past(options.first_token_deadline);
@@ -233,6 +250,9 @@ impl ChatModel {
                 break;
             }
             generated.push(next);
+            if self.is_word(next) {
+                words.push(next);
+            }
             // Decode the whole answer so far: a character can span tokens,
             // and decodes as U+FFFD until its last byte is there, so that
             // is held back rather than sent.
@@ -254,7 +274,7 @@ impl ChatModel {
                 .forward(&input, tokens.len() + generated.len() - 1)
                 .and_then(|l| l.squeeze(0))
                 .and_then(|l| {
-                    let recent = &generated[generated.len().saturating_sub(REPEAT_WINDOW)..];
+                    let recent = &words[words.len().saturating_sub(REPEAT_WINDOW)..];
                     candle_transformers::utils::apply_repeat_penalty(&l, REPEAT_PENALTY, recent)
                 })
                 .map_err(format)?;
