@@ -3,7 +3,8 @@
 //! median of the next ten; the skill reports how much of a run opened the
 //! databases and how much looked addresses up), and `threat_analyst`
 //! verdicts by the embedded default chat model on the incidents of three
-//! Slips captures replayed by `sc-host eval` (wall time per verdict, the
+//! captures replayed by `sc-host eval`, Slips' two port scans and
+//! Stratosphere 005's DGA host (wall time per verdict, the
 //! model's tokens per second, the share that passed the evidence check on
 //! the first answer).
 //! `threat_analyst` without a model over 1M events is in the detection
@@ -103,7 +104,7 @@ fn embedded_verdicts(dir: &std::path::Path) {
     for capture in [
         "slips/port-scans/horizontal",
         "slips/port-scans/vertical",
-        "slips/test9-mixed-zeek-dir",
+        "stratosphere/005-zeek-scenario-malicious",
     ] {
         let kept = dir.join("kept").join(capture.replace('/', "_"));
         let path = sc_testkit::datasets_dir().join(capture);
@@ -163,7 +164,7 @@ fn embedded_verdicts(dir: &std::path::Path) {
     }
     let per = |x: f64, n: usize| if n > 0 { x / n as f64 } else { 0.0 };
     println!(
-        "{:<48} {:>8.1} s  ({chat}: {:.1} answer tokens/s; {by_model} of {verdicts} verdicts by the model, {first_try} passed the evidence check first try)",
+        "{:<48} {:>8.1} s  ({chat}: {:.1} answer tokens per model second, prompt reading included; {by_model} of {verdicts} verdicts by the model, {first_try} passed the evidence check first try)",
         "threat_analyst verdict, embedded model, mean",
         per(seconds, verdicts),
         if model_s > 0.0 {
