@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use providers::Provider;
 use sc_detection::scope::{self, Scope};
-use sc_detection::{DataKind, Role, Settings, discover, step};
+use sc_detection::{Catalog, DataKind, Role, Settings, discover, step};
 use score::{Answer, combine};
 use securityclaw_sdk::{
     CapabilityError, Invocation, Outcome, Skill, SkillError, Timestamp, config, describe, http,
@@ -150,14 +150,24 @@ fn ask(provider: Provider, base: &str, key: &str, ip: IpAddr, timeout_ms: u32) -
 }
 
 /// IDS alerts involving `ip`, from every alert index the catalog knows.
-fn alerts(ip: &str, invocation: &Invocation) -> Value {
+/// The field catalog the local alert counts map fields from; why there is
+/// none, when there is none.
+fn local_catalog(invocation: &Invocation) -> Result<Catalog, String> {
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    discover::load_or_discover(
+        &settings.index_pattern(),
+        &invocation.run_id,
+        &invocation.now.to_rfc3339(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn alerts(ip: &str, catalog: &Result<Catalog, String>) -> Value {
+    let catalog = match catalog {
+        Ok(catalog) => catalog,
+        Err(err) => return json!({"alerts": null, "note": format!("no local alerts read: {err}")}),
+    };
     let run = || -> Result<Value, SkillError> {
-        let settings = Settings::load()?;
-        let catalog = discover::load_or_discover(
-            &settings.index_pattern(),
-            &invocation.run_id,
-            &invocation.now.to_rfc3339(),
-        )?;
         let mut total = 0u64;
         let mut rules = Vec::new();
         for source in catalog.of(DataKind::Alert) {
@@ -223,6 +233,8 @@ impl Skill for IpReputation {
         let enrichment: Enrichment =
             step("reading http.enrichment", config::get("enrichment"))?.unwrap_or_default();
         let (keys, missing) = keys();
+        // Read at the first public address, then kept for the run.
+        let catalog = std::cell::OnceCell::new();
         let mut results = Vec::new();
         let mut answered = 0usize;
         for text in &asked {
@@ -245,7 +257,8 @@ impl Skill for IpReputation {
                 answered += 1;
                 let mut kept = kept;
                 kept["from_memory"] = json!(true);
-                kept["local"] = alerts(&ip_text, &invocation);
+                kept["local"] =
+                    alerts(&ip_text, catalog.get_or_init(|| local_catalog(&invocation)));
                 results.push(kept);
                 continue;
             }
@@ -277,7 +290,7 @@ impl Skill for IpReputation {
                         json!(format!("not kept in memory: {}", describe(&err)));
                 }
             }
-            result["local"] = alerts(&ip_text, &invocation);
+            result["local"] = alerts(&ip_text, catalog.get_or_init(|| local_catalog(&invocation)));
             results.push(result);
         }
         let result = json!({"results": results, "missing_providers": missing});
