@@ -4,6 +4,8 @@ use std::process::{Command, Output};
 
 use sc_testkit::Install;
 
+use crate::support::free_port;
+
 fn sc_host(install: &Install, args: &[&str]) -> Output {
     let config = install.dir.path().join("config.yaml");
     if !config.exists() {
@@ -243,13 +245,6 @@ fn a_bad_config_value_names_the_key() {
         err.contains("`db.provider`") && err.contains("mongodb"),
         "{err}"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// A minimal HTTP/1.1 request over a real socket; returns (status, body).

@@ -10,6 +10,8 @@ use sc_core::run::RunStatus;
 use sc_testkit::maxmind::{LICENSE_KEY, MaxMindDownloads};
 use sc_testkit::{Install, dispatch, geoip_databases, link_files, maxmind_test_data};
 
+use crate::support::sc_host_command;
+
 fn answer<'a>(result: &'a Value, input: &str) -> &'a Value {
     result["results"]
         .as_array()
@@ -125,14 +127,9 @@ async fn a_licence_key_refreshes_maxmind_databases_and_a_bad_download_changes_no
         downloads.url
     ));
     let sc_host = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sc-host"))
-            .arg("--config")
-            .arg(&config)
-            .args(["--log-level", "error"])
+        let output = sc_host_command(&config)
             .args(args)
             .env("SC_SECRET_MAXMIND_LICENSE_KEY", LICENSE_KEY)
-            .env_remove("SC_SKILLS_DIR")
-            .env_remove("SC_DATA_DIR")
             .output()
             .expect("run sc-host");
         let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);

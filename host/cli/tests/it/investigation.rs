@@ -6,12 +6,14 @@
 //! "ignore previous instructions" must not change a verdict.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{Value, json};
 
 use sc_testkit::model::{ScriptedModel, split_data_blocks, texts};
 use sc_testkit::{Install, datasets_dir};
+
+use crate::support::sc_host_command;
 
 const SKILLS: [&str; 8] = [
     "fields_baseliner",
@@ -39,15 +41,10 @@ fn sc_host(install: &Install, data: &Path, config: &str, args: &[&str]) -> Outpu
         format!("skills_dir: {}\n{config}", install.skills_dir().display()),
     )
     .expect("config");
-    Command::new(env!("CARGO_BIN_EXE_sc-host"))
-        .arg("--config")
-        .arg(&config_path)
+    sc_host_command(&config_path)
         .arg("--data-dir")
         .arg(data)
-        .args(["--log-level", "error"])
         .args(args)
-        .env_remove("SC_SKILLS_DIR")
-        .env_remove("SC_DATA_DIR")
         .output()
         .expect("run sc-host")
 }

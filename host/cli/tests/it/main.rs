@@ -8,5 +8,6 @@ mod detection;
 mod geoip;
 mod investigation;
 mod reputation;
+mod support;
 
 mod ingest;

@@ -5,7 +5,7 @@
 //! what it already has, every call accounted in the audit trail, and the
 //! verdict kept for `threat_analyst`.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,12 +13,7 @@ use serde_json::Value;
 use sc_testkit::Install;
 use sc_testkit::reputation::{KEY, ReputationProviders};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use crate::support::{free_port, sc_host_command};
 
 /// One request to the service; the body as JSON.
 async fn call(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
@@ -68,21 +63,11 @@ async fn reputation_goes_through_the_broker_and_fails_open() {
     let install = install();
     install.write_config(&providers.config_yaml(3));
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sc-host"))
-        .arg("--config")
-        .arg(install.dir.path().join("config.yaml"))
-        .args([
-            "--log-level",
-            "error",
-            "service",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
+    let mut child = sc_host_command(&install.dir.path().join("config.yaml"))
+        .args(["service", "--bind", &format!("127.0.0.1:{port}")])
         .env("SC_SECRET_ABUSEIPDB_API_KEY", KEY)
         .env("SC_SECRET_OTX_API_KEY", KEY)
         .env("SC_SECRET_VIRUSTOTAL_API_KEY", KEY)
-        .env_remove("SC_SKILLS_DIR")
-        .env_remove("SC_DATA_DIR")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
