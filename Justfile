@@ -82,8 +82,9 @@ lint:
 # Benchmarks (release build): list-skills, call overhead, hot reload, API,
 # service start (warm and cold cache), idle RSS, binary size; detection
 # (`sc-host eval` on 011, detector runs over 1M events, triage over 10,000
-# results); the embedded store's ingest rate and aggregation latency;
-# retrieval and the models.
+# results); Sigma matching with 100 rules over 200,000 events; the
+# embedded store's ingest rate and aggregation latency; retrieval and the
+# models.
 bench: skills fixtures
     cargo bench -p sc-host
     cargo bench -p sc-backends

@@ -129,6 +129,7 @@ fn bench_raw_call(dir: &Path, calls: usize) {
             chat: None,
             audit: None,
             data_dir: config.data_dir.clone(),
+            folders: std::collections::BTreeMap::new(),
             anonymize: false,
         };
         for _ in 0..200 {

@@ -74,6 +74,34 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    match run_once(config, &args.skill, parameters, now)? {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::from(report.status.exit_code()))
+        }
+        Err(
+            err @ (DispatchError::Unknown { .. }
+            | DispatchError::BadParameters(_)
+            | DispatchError::InvalidParameters { .. }),
+        ) => {
+            eprintln!("error: {err}");
+            Ok(ExitCode::from(EXIT_USAGE))
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Runs `skill` once with `parameters` on a host loaded as the service
+/// loads it; the outer error is the host's, the inner the run's.
+pub fn run_once(
+    config: Config,
+    skill: &str,
+    parameters: Value,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<Result<sc_core::run::RunReport, DispatchError>> {
     super::runtime()?.block_on(async {
         let config = Arc::new(config);
         let backends = backends::open(&config)?;
@@ -83,26 +111,9 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<ExitCode> {
         let host = SkillHost::new(config, backends, Arc::new(SystemClock))?;
         let loading = host.clone();
         tokio::task::spawn_blocking(move || loading.load_all()).await?;
-        let mut request = RunRequest::new(&args.skill, Trigger::Dispatch, parameters);
+        let mut request = RunRequest::new(skill, Trigger::Dispatch, parameters);
         request.now = now;
-        match host.run(request).await {
-            Ok(report) => {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-                Ok(ExitCode::from(report.status.exit_code()))
-            }
-            Err(
-                err @ (DispatchError::Unknown { .. }
-                | DispatchError::BadParameters(_)
-                | DispatchError::InvalidParameters { .. }),
-            ) => {
-                eprintln!("error: {err}");
-                Ok(ExitCode::from(EXIT_USAGE))
-            }
-            Err(err) => {
-                eprintln!("error: {err}");
-                Ok(ExitCode::FAILURE)
-            }
-        }
+        Ok(host.run(request).await)
     })
 }
 

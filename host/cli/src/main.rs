@@ -12,6 +12,7 @@ mod list_skills;
 mod models;
 mod rag;
 mod service;
+mod sigma;
 mod status;
 mod validate;
 
@@ -97,6 +98,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: models::ModelsCommand,
+    },
+    /// Sigma rules: try one over stored events, with why each event matched.
+    Sigma {
+        /// What to do.
+        #[command(subcommand)]
+        command: sigma::SigmaCommand,
     },
     /// The audit trail.
     Audit {
@@ -204,6 +211,7 @@ fn main() -> ExitCode {
         Command::Incidents { command } => incidents::run(loaded.config, command),
         Command::Db { command } => db::run(&loaded.config, command),
         Command::Models { command } => models::run(&loaded.config, command),
+        Command::Sigma { command } => sigma::run(loaded.config, command),
         Command::ValidateConfig => Ok(validate::run(&cli)),
     };
     match result {

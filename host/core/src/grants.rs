@@ -4,6 +4,7 @@
 //! Deny by default: an empty grant list allows nothing. A refusal says which
 //! grant to add and in which file.
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -380,6 +381,18 @@ impl GrantCheck {
     /// symlink on the way) is refused: within a mounted folder the sandbox
     /// itself refuses `..` and symlinks that lead out.
     pub fn file_mounts(&self, data_dir: &Path) -> Result<Vec<FileMount>, GrantError> {
+        self.file_mounts_bound(data_dir, &BTreeMap::new())
+    }
+
+    /// [`GrantCheck::file_mounts`], with the folders the operator bound to
+    /// grants (`skills.folders.<skill>.<grant path>`) used as they are:
+    /// the operator chose them, so they may be outside `data_dir`, but they
+    /// must exist.
+    pub fn file_mounts_bound(
+        &self,
+        data_dir: &Path,
+        bound: &BTreeMap<String, PathBuf>,
+    ) -> Result<Vec<FileMount>, GrantError> {
         if self.grants.files.is_empty() {
             return Ok(Vec::new());
         }
@@ -394,6 +407,26 @@ impl GrantCheck {
         let mut mounts = Vec::with_capacity(self.grants.files.len());
         for grant in &self.grants.files {
             grant.validate().map_err(GrantError::InvalidInput)?;
+            if let Some(folder) = bound.get(&grant.path) {
+                let host = folder
+                    .canonicalize()
+                    .ok()
+                    .filter(|p| p.is_dir())
+                    .ok_or_else(|| {
+                        GrantError::InvalidInput(format!(
+                            "`skills.folders.{}.{}` is {}, which is not a folder; create it or change the key",
+                            self.skill_id,
+                            grant.path,
+                            folder.display()
+                        ))
+                    })?;
+                mounts.push(FileMount {
+                    host,
+                    guest: grant.path.clone(),
+                    mode: grant.mode,
+                });
+                continue;
+            }
             let wanted = root.join(&grant.path);
             let host = std::fs::create_dir_all(&wanted)
                 .and_then(|()| wanted.canonicalize())
@@ -701,6 +734,33 @@ mod tests {
                 .expect("none")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn an_operator_bound_folder_is_mounted_where_it_is() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let rules = tempfile::tempdir().expect("tempdir");
+        let bound = BTreeMap::from([("sigma".to_owned(), rules.path().to_path_buf())]);
+        let mounts = files(&[("sigma", FileMode::Ro), ("geoip", FileMode::Ro)])
+            .file_mounts_bound(data.path(), &bound)
+            .expect("mounts");
+        assert_eq!(
+            mounts[0].host,
+            rules.path().canonicalize().expect("canonical")
+        );
+        assert_eq!(mounts[0].guest, "sigma");
+        assert_eq!(mounts[0].mode, FileMode::Ro);
+        assert!(
+            mounts[1]
+                .host
+                .starts_with(data.path().canonicalize().expect("canonical"))
+        );
+        let missing = BTreeMap::from([("sigma".to_owned(), data.path().join("nope"))]);
+        let err = files(&[("sigma", FileMode::Ro)])
+            .file_mounts_bound(data.path(), &missing)
+            .expect_err("missing");
+        assert!(err.to_string().contains("skills.folders."), "{err}");
+        assert!(err.to_string().contains(".sigma"), "{err}");
     }
 
     #[test]

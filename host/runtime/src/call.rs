@@ -70,6 +70,9 @@ pub struct RunInput {
     pub audit: Option<Arc<Recorder>>,
     /// The data folder, which `grants.files` folders are under.
     pub data_dir: PathBuf,
+    /// Folders the operator bound to this skill's `grants.files` entries
+    /// (`skills.folders.<skill>`), by grant path.
+    pub folders: std::collections::BTreeMap<String, PathBuf>,
     /// Whether prompts are anonymized before they reach the model.
     pub anonymize: bool,
 }
@@ -128,7 +131,7 @@ pub async fn run(
     let output = OutputCapture::new(limits.output_bytes);
     let wasi = call
         .grants
-        .file_mounts(&input.data_dir)
+        .file_mounts_bound(&input.data_dir, &input.folders)
         .map_err(|e| wasmtime::Error::msg(e.to_string()))
         .and_then(|mounts| sandbox_wasi(&output, &mounts));
     let wasi = match wasi {

@@ -200,6 +200,13 @@ impl SkillHost {
             chat: request.chat.clone(),
             audit: Some(self.recorder.clone()),
             data_dir: self.config.data_dir.clone(),
+            folders: self
+                .config
+                .skills
+                .folders
+                .get(&request.skill)
+                .cloned()
+                .unwrap_or_default(),
             anonymize: self.config.llm.anonymize.applies(
                 self.backends.llm_choice.provider == sc_core::llm::ResolvedLlm::Openai,
                 skill.manifest.anonymize_prompts,

@@ -2,7 +2,6 @@
 //! findings, findings become incidents, HIGH and CRITICAL incidents are
 //! escalated. Safe to rerun: ids are stable and counts are recomputed.
 
-mod incidents;
 mod intake;
 
 use std::collections::BTreeMap;
@@ -18,8 +17,8 @@ use sc_detection::{DataKind, Settings, discover, step};
 use securityclaw_sdk::memory::{AgentStatus, EntryList};
 use securityclaw_sdk::{Invocation, Outcome, Skill, SkillError, Timestamp, export_skill, memory};
 
-use incidents::{Change, IncidentKey};
 use intake::{CURSOR_KEY, Cursor};
+use sc_detection::incidents::{self, Change, IncidentKey};
 
 struct AnomalyTriage;
 
@@ -126,6 +125,7 @@ impl Skill for AnomalyTriage {
                     suppressed: false,
                     source_id: id,
                     run_id: invocation.run_id.clone(),
+                    sigma: None,
                 },
                 None,
             ));
@@ -179,6 +179,7 @@ impl Skill for AnomalyTriage {
                             suppressed: false,
                             source_id: alert.id.clone(),
                             run_id: invocation.run_id.clone(),
+                            sigma: None,
                         },
                         Some(ids_severity(alert.severity)),
                     )

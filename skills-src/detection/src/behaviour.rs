@@ -28,6 +28,8 @@ pub enum Kind {
     Dga,
     /// An IDS rule fired.
     IdsAlert,
+    /// A Sigma detection or correlation rule matched.
+    SigmaRule,
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
             Kind::UnusualVolume => "unusual_volume",
             Kind::Dga => "dga",
             Kind::IdsAlert => "ids_alert",
+            Kind::SigmaRule => "sigma_rule",
         }
     }
 }

@@ -3,12 +3,14 @@
 //! roles that maps ECS, Zeek-native and Suricata-native indices alike,
 //! [`net`] (home networks, failed-connection states, entropy), the
 //! behaviour scores of [`behaviour`], RITA-style [`beacon`] scoring, and the
-//! durable [`records`] (AD-shaped anomaly results, findings, incidents).
+//! durable [`records`] (AD-shaped anomaly results, findings, incidents)
+//! and the [`incidents`] findings are grouped into.
 
 pub mod beacon;
 pub mod behaviour;
 pub mod catalog;
 pub mod discover;
+pub mod incidents;
 pub mod net;
 pub mod observe;
 pub mod records;

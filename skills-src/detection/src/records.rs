@@ -167,6 +167,16 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// A Sigma `level` as ours: `informational` and `low` are Low.
+    pub fn from_sigma_level(level: &str) -> Severity {
+        match level {
+            "critical" => Severity::Critical,
+            "high" => Severity::High,
+            "medium" => Severity::Medium,
+            _ => Severity::Low,
+        }
+    }
+
     /// Whether an incident of this severity goes to the analyst queue.
     pub fn escalates(self) -> bool {
         self >= Severity::High
@@ -223,8 +233,67 @@ pub struct Finding {
     pub suppressed: bool,
     /// The result or alert it came from.
     pub source_id: String,
-    /// The run of triage that recorded it.
+    /// The run that recorded it.
     pub run_id: String,
+    /// The Sigma rule behind it, when a rule matched (`kind` `sigma_rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<SigmaMatch>,
+}
+
+/// An ATT&CK tactic or technique a rule is tagged with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttackRef {
+    /// `TA0006`, `T1110.003`.
+    pub id: String,
+    /// Its name in the embedded ATT&CK release.
+    pub name: String,
+}
+
+/// A field of an event that a rule matched, with the value it had there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchedField {
+    /// The stored field (`winlog.event_data.LogonType`).
+    pub field: String,
+    /// Its value (attacker-influenced text: data only).
+    pub value: Value,
+}
+
+/// What a Sigma rule match carries into its finding. The author is shown
+/// wherever the match is: the Detection Rule License that SigmaHQ rules
+/// carry requires the credit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SigmaMatch {
+    /// The rule's title.
+    pub title: String,
+    /// Its id (a UUID in SigmaHQ rules; the title when it has none).
+    pub rule_id: String,
+    /// `informational`, `low`, `medium`, `high` or `critical`.
+    pub level: String,
+    /// Its author, as the rule states it.
+    pub author: Option<String>,
+    /// Its licence, as the rule states it (SigmaHQ: DRL 1.1).
+    pub license: Option<String>,
+    /// Where the rule came from: `builtin:<file>` or the file in the rules folder.
+    pub source: String,
+    /// Its tags, as written.
+    pub tags: Vec<String>,
+    /// ATT&CK tactics, from its tags (and its techniques' tactics).
+    pub tactics: Vec<AttackRef>,
+    /// ATT&CK techniques, from its tags.
+    pub techniques: Vec<AttackRef>,
+    /// `detection`, or the correlation type (`event_count`, `value_count`, `temporal`, `temporal_ordered`).
+    pub rule_type: String,
+    /// What a correlation grouped by, with the values (empty for a detection).
+    #[serde(default)]
+    pub group: Vec<MatchedField>,
+    /// The events matched (document ids; up to 50).
+    pub event_ids: Vec<String>,
+    /// How many events matched in the window.
+    pub event_count: u64,
+    /// The indices the events came from.
+    pub indices: Vec<String>,
+    /// The fields that matched, from the first event.
+    pub matched_fields: Vec<MatchedField>,
 }
 
 /// One incident.
@@ -286,6 +355,8 @@ pub fn severity(kind: Kind, grade: f64, inbound: bool) -> Severity {
         Kind::Beacon | Kind::Dga | Kind::Exfiltration => Severity::High,
         Kind::UnusualVolume => Severity::Medium,
         Kind::IdsAlert => Severity::Medium,
+        // The rule's own level decides (see `Severity::from_sigma_level`).
+        Kind::SigmaRule => Severity::Medium,
     };
     if base == Severity::High && grade >= 0.95 {
         Severity::Critical

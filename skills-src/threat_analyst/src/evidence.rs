@@ -70,6 +70,9 @@ pub struct Signals {
     pub reputation: Option<String>,
     /// Baselines found for it.
     pub baselines: u64,
+    /// ATT&CK ids (tactics and techniques) the Sigma rules behind the
+    /// incident's findings are tagged with.
+    pub rule_attack: Vec<String>,
 }
 
 /// Sample documents per item.
@@ -444,7 +447,18 @@ pub fn gather(
                 .iter()
                 .map(|h| {
                     let f = &h["_source"];
-                    json!({"actor": f["actor"], "targets": f["targets"], "grade": f["grade"], "detector": f["detector_id"], "reason": f["reason"], "top_features": f["top_features"]})
+                    let mut finding = json!({"actor": f["actor"], "targets": f["targets"], "grade": f["grade"], "detector": f["detector_id"], "reason": f["reason"], "top_features": f["top_features"]});
+                    if let Some(sigma) = f.get("sigma").filter(|s| s.is_object()) {
+                        for list in ["tactics", "techniques"] {
+                            for id in sigma[list].as_array().into_iter().flatten() {
+                                if let Some(id) = id["id"].as_str() {
+                                    signals.rule_attack.push(id.to_owned());
+                                }
+                            }
+                        }
+                        finding["sigma_rule"] = json!({"title": sigma["title"], "id": sigma["rule_id"], "level": sigma["level"], "author": sigma["author"], "tactics": sigma["tactics"], "techniques": sigma["techniques"], "matched_fields": sigma["matched_fields"]});
+                    }
+                    finding
                 })
                 .collect();
             ev.push(

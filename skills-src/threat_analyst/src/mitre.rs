@@ -27,9 +27,20 @@ pub fn candidates(kind: Kind, signals: &Signals) -> (Vec<String>, Vec<String>) {
             &["TA0043", "TA0001", "TA0011"],
             &["T1595", "T1190", "T1071"],
         ),
+        // A rule's own tags are added from its findings (see `with_rule_tags`).
+        Kind::SigmaRule => (&[], &[]),
     };
     let mut tactics: Vec<String> = tactics.iter().map(|s| (*s).to_owned()).collect();
     let mut techniques: Vec<String> = techniques.iter().map(|s| (*s).to_owned()).collect();
+    // What the matched Sigma rules are tagged with (checked against the
+    // release below, like the rest).
+    for id in &signals.rule_attack {
+        if id.starts_with("TA") {
+            tactics.push(id.clone());
+        } else {
+            techniques.push(id.clone());
+        }
+    }
     // Logons that succeeded after failures: valid accounts were used.
     if signals.auth_successes > 0 && signals.auth_failures > 0 {
         tactics.push("TA0001".to_owned());
@@ -38,8 +49,10 @@ pub fn candidates(kind: Kind, signals: &Signals) -> (Vec<String>, Vec<String>) {
     let catalog = attack::catalog();
     tactics.retain(|t| catalog.tactic(t).is_some());
     techniques.retain(|t| catalog.technique(t).is_some_and(|t| !t.retired));
-    tactics.dedup();
-    techniques.dedup();
+    // Order kept (the kind's own first); repeats dropped.
+    let mut seen = std::collections::HashSet::new();
+    tactics.retain(|t| seen.insert(t.clone()));
+    techniques.retain(|t| seen.insert(t.clone()));
     (tactics, techniques)
 }
 

@@ -215,6 +215,7 @@ pub fn by_rules(
             Kind::Dga => "looked up many names that do not exist",
             Kind::UnusualVolume => "departed from its usual volume",
             Kind::IdsAlert => "triggered IDS rules",
+            Kind::SigmaRule => "matched Sigma detection rules",
         };
         let alerts = if signals.alerts > 0 {
             format!(

@@ -8,6 +8,7 @@ mod detection;
 mod geoip;
 mod investigation;
 mod reputation;
+mod sigma;
 mod support;
 
 mod ingest;

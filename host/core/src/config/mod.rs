@@ -125,6 +125,11 @@ pub struct SkillsConfig {
     /// `skills.pins.<skill_id>: <sha256>`: the only component allowed for
     /// that skill; any other file is refused.
     pub pins: BTreeMap<String, String>,
+    /// `skills.folders.<skill_id>.<grant path>: <folder>`: a folder the
+    /// operator binds to one of a skill's `grants.files` entries instead of
+    /// `<data_dir>/<grant path>` (a SigmaHQ checkout for `sigma_detector`'s
+    /// `sigma`), with the mode the manifest grants.
+    pub folders: BTreeMap<String, BTreeMap<String, PathBuf>>,
 }
 
 impl SkillsConfig {

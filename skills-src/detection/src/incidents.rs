@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use sc_detection::behaviour::Kind;
-use sc_detection::records::{
+use crate::behaviour::Kind;
+use crate::records::{
     self, FINDINGS_INDEX, Finding, INCIDENTS_INDEX, Incident, IncidentStatus, Severity, stable_id,
 };
-use sc_detection::step;
+use crate::step;
 use securityclaw_sdk::{SkillError, Timestamp, db};
 
 /// Reads incidents and findings: patterns, so a store without them yet
