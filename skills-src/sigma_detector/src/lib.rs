@@ -305,12 +305,26 @@ impl Pass {
     ) -> Result<(), SkillError> {
         for group in &mut set.groups {
             let pattern = group.route.pattern();
-            let position = positions
-                .entry(pattern.clone())
-                .or_insert_with(|| Position {
+            // Correlation windows are rebuilt from the events just before
+            // the cursor, so a burst split by the run boundary is still one
+            // burst; what those events set off was reported already.
+            let seen = positions.get(&pattern).cloned();
+            let mut position = match &seen {
+                Some(p) if group.replay_ms > 0 => Position {
+                    at_ms: p.at_ms - group.replay_ms,
+                    ids: Vec::new(),
+                },
+                Some(p) => p.clone(),
+                None => Position {
                     at_ms: start_ms,
                     ids: Vec::new(),
-                });
+                },
+            };
+            let was_seen = |event: &read::StoredEvent| {
+                seen.as_ref().is_some_and(|p| {
+                    event.at_ms < p.at_ms || event.at_ms == p.at_ms && p.ids.contains(&event.id)
+                })
+            };
             let mut facts: HashMap<String, Facts> = HashMap::new();
             loop {
                 let budget = max_events.saturating_sub(self.read_total).min(CHUNK);
@@ -318,7 +332,7 @@ impl Pass {
                     self.more = true;
                     break;
                 }
-                let events = read::read(&pattern, position, now_ms, budget)?;
+                let events = read::read(&pattern, &mut position, now_ms, budget)?;
                 let last_page = events.len() < budget;
                 self.read_total += events.len();
                 *self.read_by_pattern.entry(pattern.clone()).or_default() += events.len();
@@ -333,7 +347,7 @@ impl Pass {
                     );
                     self.match_time += matching.elapsed();
                     self.matched += 1;
-                    if !results.is_empty() {
+                    if !results.is_empty() && !was_seen(event) {
                         collector.add(&set.info, group.route, event, results, &facts);
                     }
                 }
@@ -346,6 +360,14 @@ impl Pass {
                 if last_page {
                     break;
                 }
+            }
+            // A replay cut short by the budget must not move the cursor back.
+            let ahead = seen.as_ref().is_none_or(|p| {
+                position.at_ms > p.at_ms
+                    || position.at_ms == p.at_ms && position.ids.len() >= p.ids.len()
+            });
+            if ahead {
+                positions.insert(pattern, position);
             }
         }
         Ok(())

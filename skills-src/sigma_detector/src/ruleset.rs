@@ -70,7 +70,14 @@ pub struct Group {
     pub rules: usize,
     /// Correlation rules in it.
     pub correlations: usize,
+    /// The longest correlation window (capped at [`MAX_REPLAY_MS`]): how
+    /// far before the cursor a run replays events to rebuild its windows.
+    pub replay_ms: i64,
 }
+
+/// The most a run replays before its cursor: correlations over longer
+/// windows see only what one hour before the cursor holds.
+pub const MAX_REPLAY_MS: i64 = 3_600_000;
 
 /// Which rules to leave out.
 #[derive(Debug, Clone, Default)]
@@ -381,6 +388,12 @@ fn build_as(files: &[RuleFile], filter: &Filter, emit_detections: bool) -> RuleS
             continue;
         }
         let mut correlation_count = 0;
+        let replay_ms = correlations
+            .iter()
+            .map(|c| i64::try_from(c.timespan.seconds.saturating_mul(1000)).unwrap_or(i64::MAX))
+            .max()
+            .unwrap_or(0)
+            .min(MAX_REPLAY_MS);
         for corr in correlations {
             // Mapped above already; the engine's own pipeline has
             // `logsource` conditions, which a correlation never meets.
@@ -400,6 +413,7 @@ fn build_as(files: &[RuleFile], filter: &Filter, emit_detections: bool) -> RuleS
             engine,
             rules: rule_count,
             correlations: correlation_count,
+            replay_ms,
         });
     }
     RuleSet {

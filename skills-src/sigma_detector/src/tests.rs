@@ -458,6 +458,68 @@ fn a_rule_added_to_the_folder_goes_over_the_lookback_window() {
     );
     assert_eq!(second.result["rules"]["backfilled"], 1);
     assert_eq!(titles(&findings(&written)), ["User Account Created"]);
-    // The cursor had passed the event; only the new rule looked again.
-    assert_eq!(second.result["events_read"]["logs-winlog-*"], 1);
+    // The cursor had passed the event: the scheduled pass replays it for
+    // the correlation windows only, and the new rule looks at it again.
+    assert_eq!(second.result["events_read"]["logs-winlog-*"], 2);
+}
+
+#[test]
+fn a_spray_split_by_the_run_boundary_is_still_found_once() {
+    let spray = |i: i64, user: &str| {
+        winlog(
+            &format!("s{i}"),
+            4771,
+            T0 + i * 30_000,
+            json!({"TargetUserName": user, "IpAddress": "10.7.7.7", "Status": "0x18"}),
+        )
+    };
+    let first: Vec<_> = ["ann", "ben", "cat"]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| spray(i as i64, u))
+        .collect();
+    let mut all = first.clone();
+    all.extend(
+        ["dan", "eve"]
+            .iter()
+            .enumerate()
+            .map(|(i, u)| spray(3 + i as i64, u)),
+    );
+    let written = Written::default();
+    // The first run sees three accounts; the store then has all five.
+    let host = store(first, written.clone());
+    host.run::<SigmaDetector>(run_at(T0 + 70_000, defaults()))
+        .expect("runs");
+    assert!(findings(&written).is_empty());
+    let cursor = host.memory_value("sigma_detector.cursor").expect("cursor");
+    let host = store(all, written.clone()).memory("sigma_detector.cursor", cursor);
+    let second = host
+        .run::<SigmaDetector>(run_at(T0 + 200_000, defaults()))
+        .expect("runs");
+    let found = findings(&written);
+    assert_eq!(
+        titles(&found),
+        ["Password Spray - Failed Authentications Across Many Accounts From One Source"],
+        "{}",
+        second.summary
+    );
+    assert_eq!(
+        found[0]["sigma"]["event_ids"],
+        json!(["s0", "s1", "s2", "s3", "s4"])
+    );
+    // A third run replays the same window and reports nothing again.
+    let before = written.borrow().len();
+    let cursor = host.memory_value("sigma_detector.cursor").expect("cursor");
+    let host = store(
+        (0..5)
+            .map(|i| spray(i, ["ann", "ben", "cat", "dan", "eve"][i as usize]))
+            .collect(),
+        written.clone(),
+    )
+    .memory("sigma_detector.cursor", cursor);
+    let third = host
+        .run::<SigmaDetector>(run_at(T0 + 300_000, defaults()))
+        .expect("runs");
+    assert_eq!(third.result["findings"], json!([]));
+    assert_eq!(written.borrow().len(), before);
 }
