@@ -21,7 +21,7 @@ pub enum IncidentsCommand {
         /// Only this severity: LOW, MEDIUM, HIGH, CRITICAL.
         #[arg(long, value_parser = parse_severity)]
         severity: Option<Severity>,
-        /// Only this kind (scan, brute_force, beacon, dga, exfiltration, unusual_volume, ids_alert).
+        /// Only this kind (scan, brute_force, beacon, dga, exfiltration, unusual_volume, ids_alert, sigma_rule).
         #[arg(long)]
         kind: Option<String>,
         /// Only this entity.

@@ -29,8 +29,7 @@ use securityclaw_sdk::{
     Invocation, Outcome, Skill, SkillError, Timestamp, config, export_skill, files, log, memory,
 };
 
-pub use routing::Route;
-pub use ruleset::{Filter, Problem, RuleFile, RuleSet, build};
+use ruleset::{Filter, RuleFile, RuleSet};
 
 use event::IndexedEvent;
 use findings::{Collector, Facts};
@@ -56,11 +55,6 @@ struct Params {
 
 /// Events read per page of the run (memory stays bounded however many arrive).
 const CHUNK: usize = 5_000;
-
-/// The project's rules, for the benchmark and tests.
-pub fn builtin_rules() -> Vec<RuleFile> {
-    rules::builtin()
-}
 
 fn time_param(name: &str, value: Option<&str>, default: i64) -> Result<i64, SkillError> {
     match value {
