@@ -13,30 +13,7 @@ use serde_json::Value;
 use sc_testkit::Install;
 use sc_testkit::reputation::{KEY, ReputationProviders};
 
-use crate::support::{free_port, sc_host_command};
-
-/// One request to the service; the body as JSON.
-async fn call(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return (0, Value::Null);
-    };
-    let body = body.unwrap_or("");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
+use crate::support::{call, free_port, sc_host_command};
 
 /// The skill with its grants pointed at the stand-ins, as an operator
 /// pointing it at a mirror would write them.
