@@ -8,33 +8,10 @@ use serde_json::{Value, json};
 
 use sc_detection::behaviour::Kind;
 use sc_detection::catalog::value_at;
+pub use sc_detection::position::{Position, epoch_millis};
 use sc_detection::records::{AnomalyResult, ResultDetail};
 use sc_detection::{Role, SourceCatalog, step};
 use securityclaw_sdk::{SkillError, Timestamp, db};
-
-/// Where one stream was read up to.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Position {
-    /// Last time read, epoch milliseconds.
-    pub at_ms: i64,
-    /// Ids read at exactly that time (alerts).
-    #[serde(default)]
-    pub ids: Vec<String>,
-    /// The last `result_id` read at that time (results, which page on
-    /// time then id, so one key marks the place however many share a time).
-    #[serde(default)]
-    pub after_id: Option<String>,
-}
-
-impl Position {
-    fn advance(&mut self, at_ms: i64, id: &str) {
-        if at_ms > self.at_ms {
-            self.at_ms = at_ms;
-            self.ids.clear();
-        }
-        self.ids.push(id.to_owned());
-    }
-}
 
 /// The cursor of every stream triage reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -79,7 +56,7 @@ fn read(
             let Some(at_ms) = value_at(&hit.source, time_field).and_then(epoch_millis) else {
                 continue;
             };
-            if at_ms == position.at_ms && position.ids.contains(&hit.id) || at_ms < position.at_ms {
+            if position.has_read(at_ms, &hit.id) {
                 continue;
             }
             position.advance(at_ms, &hit.id);
@@ -92,15 +69,6 @@ fn read(
         if page_len < PAGE as usize || from + PAGE > 10_000 {
             return Ok(out);
         }
-    }
-}
-
-/// A time value (RFC 3339 text or epoch milliseconds) as epoch milliseconds.
-pub fn epoch_millis(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => Timestamp::parse_rfc3339(s).map(Timestamp::epoch_millis),
-        _ => None,
     }
 }
 

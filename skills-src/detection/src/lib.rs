@@ -13,6 +13,7 @@ pub mod discover;
 pub mod incidents;
 pub mod net;
 pub mod observe;
+pub mod position;
 pub mod records;
 pub mod scope;
 pub mod settings;

@@ -304,20 +304,13 @@ impl Pass {
             // burst; what those events set off was reported already.
             let seen = positions.get(&pattern).cloned();
             let mut position = match &seen {
-                Some(p) if group.replay_ms > 0 => Position {
-                    at_ms: p.at_ms - group.replay_ms,
-                    ids: Vec::new(),
-                },
+                Some(p) if group.replay_ms > 0 => Position::at(p.at_ms - group.replay_ms),
                 Some(p) => p.clone(),
-                None => Position {
-                    at_ms: start_ms,
-                    ids: Vec::new(),
-                },
+                None => Position::at(start_ms),
             };
             let was_seen = |event: &read::StoredEvent| {
-                seen.as_ref().is_some_and(|p| {
-                    event.at_ms < p.at_ms || event.at_ms == p.at_ms && p.ids.contains(&event.id)
-                })
+                seen.as_ref()
+                    .is_some_and(|p| p.has_read(event.at_ms, &event.id))
             };
             let mut facts: HashMap<String, Facts> = HashMap::new();
             loop {

@@ -9,31 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use sc_detection::catalog::value_at;
+pub use sc_detection::position::{Position, epoch_millis};
 use sc_detection::step;
 use securityclaw_sdk::{SkillError, Timestamp, db};
 
 /// The memory key of the cursor.
 pub const CURSOR_KEY: &str = "sigma_detector.cursor";
-
-/// Where one index pattern was read up to.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Position {
-    /// Last time read, epoch milliseconds.
-    pub at_ms: i64,
-    /// Ids read at exactly that time.
-    #[serde(default)]
-    pub ids: Vec<String>,
-}
-
-impl Position {
-    fn advance(&mut self, at_ms: i64, id: &str) {
-        if at_ms > self.at_ms {
-            self.at_ms = at_ms;
-            self.ids.clear();
-        }
-        self.ids.push(id.to_owned());
-    }
-}
 
 /// Positions by index pattern.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,15 +34,6 @@ pub struct StoredEvent {
     pub at_ms: i64,
     /// The document, with `_id` added (correlations report events by it).
     pub doc: Value,
-}
-
-/// A time value (RFC 3339 text or epoch milliseconds) as epoch milliseconds.
-pub fn epoch_millis(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => Timestamp::parse_rfc3339(s).map(Timestamp::epoch_millis),
-        _ => None,
-    }
 }
 
 const PAGE: u32 = 2_000;
@@ -97,9 +69,7 @@ pub fn read(
                 let Some(at_ms) = value_at(&hit.source, "@timestamp").and_then(epoch_millis) else {
                     continue;
                 };
-                if at_ms < position.at_ms
-                    || at_ms == position.at_ms && position.ids.contains(&hit.id)
-                {
+                if position.has_read(at_ms, &hit.id) {
                     continue;
                 }
                 position.advance(at_ms, &hit.id);

@@ -80,10 +80,7 @@ pub fn run(trial: &Trial<'_>) -> Result<Outcome, SkillError> {
         let pattern = trial
             .index
             .map_or_else(|| group.route.pattern(), str::to_owned);
-        let mut position = Position {
-            at_ms: trial.from_ms,
-            ids: Vec::new(),
-        };
+        let mut position = Position::at(trial.from_ms);
         loop {
             let budget = trial.max_events.saturating_sub(read_total).min(5_000);
             if budget == 0 {
