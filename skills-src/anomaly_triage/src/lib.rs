@@ -10,15 +10,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use sc_detection::behaviour::Kind;
-use sc_detection::records::{
-    Finding, IncidentStatus, RESULTS_INDEX, Severity, ids_severity, stable_id,
-};
+use sc_detection::records::{Finding, RESULTS_INDEX, Severity, ids_severity, stable_id};
 use sc_detection::{DataKind, Settings, discover, step};
-use securityclaw_sdk::memory::{AgentStatus, EntryList};
 use securityclaw_sdk::{Invocation, Outcome, Skill, SkillError, Timestamp, export_skill, memory};
 
 use intake::{CURSOR_KEY, Cursor};
-use sc_detection::incidents::{self, Change, IncidentKey};
+use sc_detection::incidents::{self, IncidentKey};
 
 struct AnomalyTriage;
 
@@ -199,67 +196,9 @@ impl Skill for AnomalyTriage {
             )));
         }
 
-        // One incident lookup per key; findings of a key share it.
-        let mut by_key: BTreeMap<
-            IncidentKey,
-            (
-                String,
-                Option<sc_detection::records::Incident>,
-                Option<Severity>,
-            ),
-        > = BTreeMap::new();
-        for (key, finding, ids) in &mut findings {
-            if !by_key.contains_key(key) {
-                let (id, previous) = incidents::incident_for(key, finding.window_end, window_ms)?;
-                by_key.insert(key.clone(), (id, previous, None));
-            }
-            let slot = by_key.get_mut(key).expect("inserted above");
-            finding.incident_id = slot.0.clone();
-            slot.2 = slot.2.max(*ids);
-            finding.suppressed =
-                incidents::suppressed_by(&suppressions, key, &finding.actor).is_some();
-        }
-        let all: Vec<Finding> = findings.iter().map(|(_, f, _)| f.clone()).collect();
-        incidents::write_findings(&all)?;
-
-        let mut touched = BTreeMap::new();
-        let (mut opened, mut escalated) = (0usize, 0usize);
-        let mut notes = Vec::new();
-        for (key, (id, previous, ids)) in by_key {
-            let was = previous.as_ref().map(|p| p.status);
-            let suppression = incidents::suppressed_by(&suppressions, &key, &key.entity);
-            let (incident, change) =
-                incidents::rebuild(&id, &key, previous, suppression, ids, now)?;
-            if change == Change::Opened {
-                opened += 1;
-                notes.push((
-                    EntryList::Findings,
-                    incident.summary.clone(),
-                    json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity}),
-                ));
-            }
-            let newly_escalated = incident.status == IncidentStatus::Escalated
-                && (was != Some(IncidentStatus::Escalated) || change == Change::Reopened);
-            if newly_escalated {
-                escalated += 1;
-                notes.push((
-                    EntryList::Escalations,
-                    incident.summary.clone(),
-                    json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity, "entity": incident.entity}),
-                ));
-            }
-            touched.insert(id, incident);
-        }
-        incidents::write_incidents(&touched)?;
-        // The working set is told only once the incidents are durable, so a
-        // failed write and its retry do not note the same incident twice.
-        for (list, text, data) in &notes {
-            let _ = memory::append(list.clone(), text, Some(data));
-        }
-        if escalated > 0 {
-            // The working-set view only; the durable queue is the incidents index.
-            let _ = memory::set_status(AgentStatus::Escalating);
-        }
+        let recorded = incidents::record(findings, &suppressions, now, window_ms)?;
+        let (all, touched) = (&recorded.findings, &recorded.incidents);
+        let (opened, escalated) = (recorded.opened, recorded.escalated);
         step("saving the cursor", memory::set(CURSOR_KEY, &cursor))?;
         let suppressed = all.iter().filter(|f| f.suppressed).count();
         Ok(Outcome::ok(

@@ -15,7 +15,8 @@ use crate::records::{
     self, FINDINGS_INDEX, Finding, INCIDENTS_INDEX, Incident, IncidentStatus, Severity, stable_id,
 };
 use crate::step;
-use securityclaw_sdk::{SkillError, Timestamp, db};
+use securityclaw_sdk::memory::{AgentStatus, EntryList};
+use securityclaw_sdk::{SkillError, Timestamp, db, memory};
 
 /// Reads incidents and findings: patterns, so a store without them yet
 /// answers with nothing instead of an error.
@@ -290,4 +291,91 @@ pub fn write_incidents(incidents: &BTreeMap<String, Incident>) -> Result<(), Ski
         )));
     }
     Ok(())
+}
+
+/// What [`record`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// The findings written, each with its incident and suppression.
+    pub findings: Vec<Finding>,
+    /// The incidents they touched, by id.
+    pub incidents: BTreeMap<String, Incident>,
+    /// Incidents opened.
+    pub opened: usize,
+    /// Incidents newly escalated.
+    pub escalated: usize,
+}
+
+/// Writes `found` (each with its key and, when its source has one, a
+/// severity its incident's is at least) and groups them into incidents:
+/// one lookup per key, counts recomputed, escalations noted in the working
+/// set once the incidents are durable.
+pub fn record(
+    found: Vec<(IncidentKey, Finding, Option<Severity>)>,
+    suppressions: &[Suppression],
+    now: Timestamp,
+    window_ms: i64,
+) -> Result<Recorded, SkillError> {
+    if found.is_empty() {
+        return Ok(Recorded::default());
+    }
+    let mut by_key: BTreeMap<IncidentKey, (String, Option<Incident>, Option<Severity>)> =
+        BTreeMap::new();
+    let mut findings = Vec::with_capacity(found.len());
+    for (key, mut finding, severity) in found {
+        if !by_key.contains_key(&key) {
+            let (id, previous) = incident_for(&key, finding.window_end, window_ms)?;
+            by_key.insert(key.clone(), (id, previous, None));
+        }
+        let slot = by_key.get_mut(&key).expect("inserted above");
+        finding.incident_id = slot.0.clone();
+        slot.2 = slot.2.max(severity);
+        finding.suppressed = suppressed_by(suppressions, &key, &finding.actor).is_some();
+        findings.push(finding);
+    }
+    write_findings(&findings)?;
+
+    let mut incidents = BTreeMap::new();
+    let (mut opened, mut escalated) = (0usize, 0usize);
+    let mut notes = Vec::new();
+    for (key, (id, previous, severity)) in by_key {
+        let was = previous.as_ref().map(|p| p.status);
+        let suppression = suppressed_by(suppressions, &key, &key.entity);
+        let (incident, change) = rebuild(&id, &key, previous, suppression, severity, now)?;
+        if change == Change::Opened {
+            opened += 1;
+            notes.push((
+                EntryList::Findings,
+                incident.summary.clone(),
+                json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity}),
+            ));
+        }
+        let newly_escalated = incident.status == IncidentStatus::Escalated
+            && (was != Some(IncidentStatus::Escalated) || change == Change::Reopened);
+        if newly_escalated {
+            escalated += 1;
+            notes.push((
+                EntryList::Escalations,
+                incident.summary.clone(),
+                json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity, "entity": incident.entity}),
+            ));
+        }
+        incidents.insert(id, incident);
+    }
+    write_incidents(&incidents)?;
+    // The working set is told only once the incidents are durable, so a
+    // failed write and its retry do not note the same incident twice.
+    for (list, text, data) in &notes {
+        let _ = memory::append(list.clone(), text, Some(data));
+    }
+    if escalated > 0 {
+        // The working-set view only; the durable queue is the incidents index.
+        let _ = memory::set_status(AgentStatus::Escalating);
+    }
+    Ok(Recorded {
+        findings,
+        incidents,
+        opened,
+        escalated,
+    })
 }

@@ -19,12 +19,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use sc_detection::incidents::{self, Change};
-use sc_detection::records::{Finding, IncidentStatus};
+use sc_detection::incidents;
 use sc_detection::{Settings, step};
-use securityclaw_sdk::memory::{AgentStatus, EntryList};
 use securityclaw_sdk::{
     Invocation, Outcome, Skill, SkillError, Timestamp, config, export_skill, files, log, memory,
 };
@@ -200,7 +198,16 @@ impl Skill for SigmaDetector {
         } = pass;
 
         let found: Vec<_> = collector.findings.into_values().collect();
-        let recorded = record(found, now, window_ms)?;
+        let suppressions = if found.is_empty() {
+            Vec::new()
+        } else {
+            incidents::suppressions(now)?
+        };
+        let found = found
+            .into_iter()
+            .map(|(key, finding, severity)| (key, finding, Some(severity)))
+            .collect();
+        let recorded = incidents::record(found, &suppressions, now, window_ms)?;
         step("saving the cursor", memory::set(CURSOR_KEY, &cursor))?;
         let _ = memory::set(FINGERPRINT_KEY, &fingerprint);
 
@@ -264,7 +271,7 @@ impl Skill for SigmaDetector {
                     "events_matched": matched,
                     "events_per_second": if match_time.is_zero() { 0.0 } else { matched as f64 / match_time.as_secs_f64() },
                 },
-                "incidents": recorded.incidents,
+                "incidents": recorded.incidents.values().map(|i| json!({"incident_id": i.incident_id, "entity": i.entity, "severity": i.severity, "status": i.status, "findings": i.finding_count})).collect::<Vec<_>>(),
                 "opened": recorded.opened,
                 "escalated": recorded.escalated,
                 "more": more,
@@ -359,101 +366,6 @@ impl Pass {
         }
         Ok(())
     }
-}
-
-/// What recording a run's findings did.
-struct Recorded {
-    findings: Vec<Finding>,
-    incidents: Vec<Value>,
-    opened: usize,
-    escalated: usize,
-}
-
-/// Findings written, grouped into incidents (the incident's severity is at
-/// least its strongest rule's level), escalations noted.
-fn record(
-    found: Vec<(
-        incidents::IncidentKey,
-        Finding,
-        sc_detection::records::Severity,
-    )>,
-    now: Timestamp,
-    window_ms: i64,
-) -> Result<Recorded, SkillError> {
-    if found.is_empty() {
-        return Ok(Recorded {
-            findings: Vec::new(),
-            incidents: Vec::new(),
-            opened: 0,
-            escalated: 0,
-        });
-    }
-    let suppressions = incidents::suppressions(now)?;
-    type Slot = (
-        String,
-        Option<sc_detection::records::Incident>,
-        Option<sc_detection::records::Severity>,
-    );
-    let mut by_key: BTreeMap<incidents::IncidentKey, Slot> = BTreeMap::new();
-    let mut all = Vec::with_capacity(found.len());
-    for (key, mut finding, severity) in found {
-        if !by_key.contains_key(&key) {
-            let (id, previous) = incidents::incident_for(&key, finding.window_end, window_ms)?;
-            by_key.insert(key.clone(), (id, previous, None));
-        }
-        let slot = by_key.get_mut(&key).expect("inserted above");
-        finding.incident_id = slot.0.clone();
-        slot.2 = slot.2.max(Some(severity));
-        finding.suppressed =
-            incidents::suppressed_by(&suppressions, &key, &finding.actor).is_some();
-        all.push(finding);
-    }
-    incidents::write_findings(&all)?;
-
-    let mut touched = BTreeMap::new();
-    let (mut opened, mut escalated) = (0usize, 0usize);
-    let mut notes = Vec::new();
-    for (key, (id, previous, severity)) in by_key {
-        let was = previous.as_ref().map(|p| p.status);
-        let suppression = incidents::suppressed_by(&suppressions, &key, &key.entity);
-        let (incident, change) =
-            incidents::rebuild(&id, &key, previous, suppression, severity, now)?;
-        if change == Change::Opened {
-            opened += 1;
-            notes.push((
-                EntryList::Findings,
-                incident.summary.clone(),
-                json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity}),
-            ));
-        }
-        if incident.status == IncidentStatus::Escalated
-            && (was != Some(IncidentStatus::Escalated) || change == Change::Reopened)
-        {
-            escalated += 1;
-            notes.push((
-                EntryList::Escalations,
-                incident.summary.clone(),
-                json!({"incident_id": incident.incident_id, "kind": incident.kind, "severity": incident.severity, "entity": incident.entity}),
-            ));
-        }
-        touched.insert(id, incident);
-    }
-    incidents::write_incidents(&touched)?;
-    for (list, text, data) in &notes {
-        let _ = memory::append(list.clone(), text, Some(data));
-    }
-    if escalated > 0 {
-        let _ = memory::set_status(AgentStatus::Escalating);
-    }
-    Ok(Recorded {
-        findings: all,
-        incidents: touched
-            .values()
-            .map(|i| json!({"incident_id": i.incident_id, "entity": i.entity, "severity": i.severity, "status": i.status, "findings": i.finding_count}))
-            .collect(),
-        opened,
-        escalated,
-    })
 }
 
 export_skill!(SigmaDetector);
